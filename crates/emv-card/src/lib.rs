@@ -1,0 +1,2 @@
+//! EMV contactless card application: a sans-I/O state machine answering APDUs
+#![forbid(unsafe_code)]
