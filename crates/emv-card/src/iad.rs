@@ -1,7 +1,8 @@
 //! Issuer Application Data (`9F10`) and Card Verification Results as this application writes them.
 //!
-//! * Visa CVN 10 and 18, IAD format 0: `06 DKI CVN 03 CVR(3)`; CVR byte 2 b6-5 carries the type
-//!   of the first GENERATE AC (`00` AAC, `01` TC, `10` ARQC).
+//! * Visa CVN 10 and 18, IAD format 0: `06 DKI CVN 03 CVR(3)`; CVR byte 2 b8-7 is the second
+//!   GENERATE AC (`10`: not requested, the contactless case) and b6-5 the first (`00` AAC, `01` TC,
+//!   `10` ARQC), so an ARQC gives `03 A0 ..` as in Visa's examples.
 //! * Visa CVN 22, IAD format 2 (32 bytes): `1F 22 DKI CVR(5) IDD(24)`; CVR byte 5 b8 records a
 //!   consumer-device CVM.
 //! * Mastercard M/Chip: `DKI CVN CVR(6) DAC(2) counters(8)` (18 bytes); CVR byte 1 b6-5 carries
@@ -31,13 +32,15 @@ impl AcType {
         }
     }
 
-    /// Two-bit code used in CVRs (`00` AAC, `01` TC, `10` ARQC).
+    /// The CVR byte holding the GENERATE AC types: b8-7 second GENERATE AC "not requested"
+    /// (`10`), b6-5 this cryptogram (`00` AAC, `01` TC, `10` ARQC).
     fn cvr_bits(self) -> u8 {
-        match self {
+        let first = match self {
             Self::Aac => 0b00,
             Self::Tc => 0b01,
             Self::Arqc => 0b10,
-        }
+        };
+        (0b10 << 6) | (first << 4)
     }
 }
 
@@ -69,7 +72,7 @@ pub(crate) fn build(cvn: Cvn, dki: u8, cvr: CvrInput) -> Vec<u8> {
                 dki,
                 cvn.iad_value(),
                 0x03,
-                cvr.ac.cvr_bits() << 4,
+                cvr.ac.cvr_bits(),
                 byte3,
                 0x00,
             ]
@@ -79,7 +82,7 @@ pub(crate) fn build(cvn: Cvn, dki: u8, cvr: CvrInput) -> Vec<u8> {
             iad[0] = 0x1F;
             iad[1] = cvn.iad_value();
             iad[2] = dki;
-            iad[3] = cvr.ac.cvr_bits() << 4;
+            iad[3] = cvr.ac.cvr_bits();
             prior(&mut iad[4]);
             if cvr.cdcvm {
                 iad[7] |= 0x80;
@@ -91,7 +94,7 @@ pub(crate) fn build(cvn: Cvn, dki: u8, cvr: CvrInput) -> Vec<u8> {
             let mut iad = vec![0u8; 18];
             iad[0] = dki;
             iad[1] = cvn.iad_value();
-            iad[2] = cvr.ac.cvr_bits() << 4;
+            iad[2] = cvr.ac.cvr_bits();
             prior(&mut iad[4]);
             if cvr.cdcvm {
                 iad[5] |= 0x01;

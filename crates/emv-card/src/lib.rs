@@ -23,7 +23,8 @@
 mod iad;
 mod machine;
 mod profile;
-pub mod tags;
+/// The tag dictionary names this crate uses (re-exported for its users and tests).
+pub use emv::tags;
 
 pub use machine::{Card, Counters, Output};
 pub use profile::{AppState, CardProfile, Scheme, mastercard_cdol1, visa_pdol};

@@ -4,9 +4,10 @@ use apdu::{CommandApdu, ResponseApdu, StatusWord, ins};
 use emv_crypto::{ArpcResponse, generate_ac, verify_issuer_authentication_data};
 use tlv::{Builder, Tag};
 
+use crate::PPSE;
 use crate::iad::{self, AcType, CvrInput};
 use crate::profile::{AppState, CardProfile, Scheme, mastercard_cdol1, visa_pdol};
-use crate::{PPSE, tags};
+use emv::tags;
 
 /// Counters the card keeps across transactions. The owner persists them (see the crate docs).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
@@ -223,13 +224,16 @@ impl Card {
         let mut b = Builder::new();
         b.template(tags::FCI_TEMPLATE, |b| {
             b.put(tags::DF_NAME, PPSE);
-            b.template(tags::FCI_PROPRIETARY, |b| {
-                b.template(tags::FCI_ISSUER_DISCRETIONARY, |b| {
+            b.template(tags::FCI_PROPRIETARY_TEMPLATE, |b| {
+                b.template(tags::FCI_ISSUER_DISCRETIONARY_DATA, |b| {
                     if self.app_state == AppState::Active {
                         b.template(tags::APPLICATION_TEMPLATE, |b| {
                             b.put(tags::AID, &self.profile.aid);
                             b.put(tags::APPLICATION_LABEL, self.profile.label.as_bytes());
-                            b.put(tags::PRIORITY, &[self.profile.priority]);
+                            b.put(
+                                tags::APPLICATION_PRIORITY_INDICATOR,
+                                &[self.profile.priority],
+                            );
                         });
                     }
                 });
@@ -242,9 +246,12 @@ impl Card {
         let mut b = Builder::new();
         b.template(tags::FCI_TEMPLATE, |b| {
             b.put(tags::DF_NAME, &self.profile.aid);
-            b.template(tags::FCI_PROPRIETARY, |b| {
+            b.template(tags::FCI_PROPRIETARY_TEMPLATE, |b| {
                 b.put(tags::APPLICATION_LABEL, self.profile.label.as_bytes());
-                b.put(tags::PRIORITY, &[self.profile.priority]);
+                b.put(
+                    tags::APPLICATION_PRIORITY_INDICATOR,
+                    &[self.profile.priority],
+                );
                 if self.profile.scheme == Scheme::Visa {
                     b.put(tags::PDOL, &visa_pdol().encode());
                 }
@@ -336,14 +343,14 @@ impl Card {
         b.template(tags::RESPONSE_TEMPLATE_2, |b| {
             b.put(tags::AIP, &self.profile.aip());
             b.put(tags::AFL, &self.profile.afl());
-            b.put(tags::TRACK2, track2.expose());
-            b.put(tags::PSN, &[self.profile.psn]);
+            b.put(tags::TRACK2_EQUIVALENT_DATA, track2.expose());
+            b.put(tags::PAN_SEQUENCE_NUMBER, &[self.profile.psn]);
             b.put(tags::ATC, &self.counters.atc.to_be_bytes());
             b.put(tags::IAD, &iad);
             b.put(tags::APPLICATION_CRYPTOGRAM, &cryptogram);
             b.put(tags::CID, &[ac_type.cid()]);
             b.put(tags::CTQ, &ctq);
-            b.put(tags::FORM_FACTOR_INDICATOR, &[0x23, 0x80, 0x00, 0x00]);
+            b.put(tags::THIRD_PARTY_DATA, &[0x23, 0x80, 0x00, 0x00]);
         });
         let arqc = (ac_type == AcType::Arqc).then_some(cryptogram);
         Ok((
@@ -455,7 +462,7 @@ impl Card {
             b.put(tags::ATC, &self.counters.atc.to_be_bytes());
             b.put(tags::APPLICATION_CRYPTOGRAM, &cryptogram);
             b.put(tags::IAD, &iad);
-            b.put(tags::POS_CARDHOLDER_INTERACTION, &pcii);
+            b.put(tags::POS_CARDHOLDER_INTERACTION_INFORMATION, &pcii);
         });
         let arqc = (ac_type == AcType::Arqc).then_some(cryptogram);
         Ok((
@@ -511,12 +518,15 @@ impl Card {
         let tag = Tag(u32::from(u16::from_be_bytes([cmd.p1, cmd.p2])));
         let value = match tag {
             tags::ATC => self.counters.atc.to_be_bytes(),
-            tags::LAST_ONLINE_ATC => self.counters.last_online_atc.to_be_bytes(),
+            LAST_ONLINE_ATC => self.counters.last_online_atc.to_be_bytes(),
             _ => return Err(StatusWord::REFERENCED_DATA_NOT_FOUND),
         };
         Ok(tlv::encode(tag, &value))
     }
 }
+
+/// `9F13` Last Online ATC Register.
+const LAST_ONLINE_ATC: Tag = Tag(0x9F13);
 
 /// True when the issuer's response approves: ARC `00`/`10`/`11` (method 1), or a Card Status
 /// Update with "issuer approves online transaction" (method 2, byte 2 b8).

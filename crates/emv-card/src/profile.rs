@@ -6,7 +6,7 @@ use emv_crypto::{Cvn, MasterKey};
 use secret::Secret;
 use tlv::{Builder, Dol, DolEntry, Tag};
 
-use crate::tags;
+use emv::tags;
 
 /// The payment scheme, which decides the contactless path the card follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -192,14 +192,15 @@ impl CardProfile {
 
     /// Application Interchange Profile (`82`).
     ///
-    /// Byte 1: b5 cardholder verification supported, b3 issuer authentication supported, and for
-    /// Mastercard b2 on-device cardholder verification supported. Byte 2 b8: EMV mode supported
-    /// (Kernel 2). No offline data authentication: these applications are online only.
+    /// Byte 1: b5 (`10`) cardholder verification supported, b3 (`04`) issuer authentication
+    /// supported, and for Mastercard b2 (`02`) on-device cardholder verification supported.
+    /// Byte 2 b8 (`80`): EMV mode supported (Kernel 2). No offline data authentication: these
+    /// applications are online only.
     pub fn aip(&self) -> [u8; 2] {
         let odcvm = if self.cdcvm_supported { 0x02 } else { 0x00 };
         match self.scheme {
-            Scheme::Mastercard => [0x20 | 0x04 | odcvm, 0x80],
-            Scheme::Visa => [0x20 | 0x04, 0x00],
+            Scheme::Mastercard => [0x10 | 0x04 | odcvm, 0x80],
+            Scheme::Visa => [0x10 | 0x04, 0x00],
         }
     }
 
@@ -224,7 +225,7 @@ impl CardProfile {
             Scheme::Visa => {
                 r1.template(tags::RECORD_TEMPLATE, |b| {
                     b.put(tags::PAN, pan.expose());
-                    b.put(tags::EXPIRY, &self.expiry.to_n6());
+                    b.put(tags::EXPIRATION_DATE, &self.expiry.to_n6());
                     b.put(tags::CARDHOLDER_NAME, self.cardholder_name.as_bytes());
                     b.put(tags::ISSUER_COUNTRY_CODE, &country);
                     b.put(tags::APPLICATION_USAGE_CONTROL, &[0xFF, 0x00]);
@@ -237,13 +238,13 @@ impl CardProfile {
             }
             Scheme::Mastercard => {
                 r1.template(tags::RECORD_TEMPLATE, |b| {
-                    b.put(tags::TRACK2, track2.expose());
+                    b.put(tags::TRACK2_EQUIVALENT_DATA, track2.expose());
                     b.put(tags::CARDHOLDER_NAME, self.cardholder_name.as_bytes());
                 });
                 r2.template(tags::RECORD_TEMPLATE, |b| {
                     b.put(tags::PAN, pan.expose());
-                    b.put(tags::EXPIRY, &self.expiry.to_n6());
-                    b.put(tags::PSN, &[self.psn]);
+                    b.put(tags::EXPIRATION_DATE, &self.expiry.to_n6());
+                    b.put(tags::PAN_SEQUENCE_NUMBER, &[self.psn]);
                     b.put(tags::ISSUER_COUNTRY_CODE, &country);
                     b.put(tags::APPLICATION_CURRENCY_CODE, &self.currency.to_n3());
                     b.put(tags::APPLICATION_USAGE_CONTROL, &[0xFF, 0x00]);

@@ -90,7 +90,13 @@ fn ppse_lists_the_application() {
         tree[0].find(tags::AID).unwrap().value,
         &h("A0000000031010")[..]
     );
-    assert_eq!(tree[0].find(tags::PRIORITY).unwrap().value, &[1][..]);
+    assert_eq!(
+        tree[0]
+            .find(tags::APPLICATION_PRIORITY_INDICATOR)
+            .unwrap()
+            .value,
+        &[1][..]
+    );
     assert_eq!(
         tree[0].find(tags::APPLICATION_LABEL).unwrap().value,
         b"VISA CREDIT"
@@ -191,7 +197,11 @@ fn mc_to_gac(card: &mut Card) {
     assert_eq!(afl, h("0801010010010100"));
     let (r1, sw) = send(card, "00B2010C00");
     assert_eq!(sw, StatusWord::SUCCESS);
-    assert!(tlv::find(&r1, tags::TRACK2).unwrap().is_some());
+    assert!(
+        tlv::find(&r1, tags::TRACK2_EQUIVALENT_DATA)
+            .unwrap()
+            .is_some()
+    );
     let (r2, sw) = send(card, "00B2011400");
     assert_eq!(sw, StatusWord::SUCCESS);
     assert_eq!(
@@ -225,7 +235,7 @@ fn mastercard_generate_ac_arqc_verifies() {
         let mut values = primitives(&out.response.data);
         assert_eq!(lookup(&values)(tags::CID), Some(&[0x80][..]));
         assert_eq!(
-            lookup(&values)(tags::POS_CARDHOLDER_INTERACTION),
+            lookup(&values)(tags::POS_CARDHOLDER_INTERACTION_INFORMATION),
             Some(&[0, 0x10, 0][..])
         );
         let ac = lookup(&values)(tags::APPLICATION_CRYPTOGRAM)
@@ -248,7 +258,7 @@ fn mastercard_odcvm_requested_without_cdcvm_declines_with_see_phone() {
     assert_eq!(sw, StatusWord::SUCCESS);
     assert_eq!(tlv::find(&data, tags::CID).unwrap(), Some(&[0x00u8][..]));
     assert_eq!(
-        tlv::find(&data, tags::POS_CARDHOLDER_INTERACTION).unwrap(),
+        tlv::find(&data, tags::POS_CARDHOLDER_INTERACTION_INFORMATION).unwrap(),
         Some(&[0u8, 1, 0][..])
     );
 }

@@ -1,2 +1,124 @@
-//! Dev-only: in-process simulations and cross-crate property tests (card <-> kernel <-> issuer crypto)
+//! In-process simulation of a contactless payment: a card application, the terminal kernel and
+//! the issuer's cryptogram checks wired together with a seeded RNG, for property tests and
+//! benchmarks. Dev-only: nothing in production depends on this crate.
 #![forbid(unsafe_code)]
+
+use cards::{Expiry, Pan};
+use emv_card::{Card, CardProfile, Counters, Scheme};
+use emv_crypto::{
+    ArpcMethod, ArpcResponse, CryptoError, Cvn, KeyAlgorithm, MasterKey, derive_icc_master_key,
+    issuer_authentication_data, verify_ac,
+};
+use emv_kernel::{
+    Exchange, IssuerResponse, Kernel, OnlineRequest, Outcome, Rng, TerminalConfig, Transaction,
+};
+use tlv::Tag;
+
+/// The documented demo issuer master key.
+pub const DEMO_IMK: [u8; 16] = [
+    0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
+];
+
+/// A deterministic RNG (SplitMix64) so that a failing run can be replayed from its seed.
+#[derive(Clone, Debug)]
+pub struct SeededRng(pub u64);
+
+impl SeededRng {
+    /// The next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+}
+
+impl Rng for SeededRng {
+    fn fill(&mut self, dest: &mut [u8]) {
+        for chunk in dest.chunks_mut(8) {
+            let bytes = self.next_u64().to_be_bytes();
+            chunk.copy_from_slice(&bytes[..chunk.len()]);
+        }
+    }
+}
+
+/// The issuer's master key object for the demo key.
+pub fn demo_imk() -> MasterKey {
+    // Invariant: a 16-byte key is a valid double-length 3DES key.
+    match MasterKey::new(KeyAlgorithm::Tdes2, &DEMO_IMK) {
+        Ok(k) => k,
+        Err(e) => unreachable!("demo key rejected: {e}"),
+    }
+}
+
+/// A card personalized for `scheme`/`cvn` with the key the issuer derives from `imk`.
+pub fn card(
+    imk: &MasterKey,
+    scheme: Scheme,
+    cvn: Cvn,
+    pan: &Pan,
+    psn: u8,
+    counters: Counters,
+) -> Result<Card, CryptoError> {
+    let icc_mk = derive_icc_master_key(imk, pan.expose_digits(), psn)?;
+    let expiry = Expiry::new(2030, 12).unwrap_or_else(|_| unreachable!("valid expiry"));
+    let profile = match scheme {
+        Scheme::Visa => CardProfile::visa(pan.clone(), psn, expiry, cvn, icc_mk),
+        Scheme::Mastercard => CardProfile::mastercard(pan.clone(), psn, expiry, cvn, icc_mk),
+    };
+    Ok(Card::new(profile, counters))
+}
+
+/// Runs one tap up to the kernel's first outcome; returns it with the APDU exchanges.
+pub fn tap(
+    card: &mut Card,
+    config: TerminalConfig,
+    txn: Transaction,
+    rng: &mut dyn Rng,
+) -> (Kernel, Outcome, Vec<Exchange>) {
+    let mut kernel = Kernel::new(config, txn, rng);
+    let mut trace = Vec::with_capacity(6);
+    let first = kernel.start();
+    let mut transceive = |c: &[u8]| -> Result<Vec<u8>, core::convert::Infallible> {
+        Ok(card.process(c).response.encode())
+    };
+    let Ok(outcome) = kernel.drive(first, &mut transceive, &mut trace);
+    (kernel, outcome, trace)
+}
+
+/// The issuer's cryptogram check and ARPC for an online request: returns whether the ARQC
+/// verified and the response to hand back to the kernel.
+pub fn issuer_response(
+    imk: &MasterKey,
+    request: &OnlineRequest,
+) -> Result<(bool, IssuerResponse), CryptoError> {
+    let data = &request.data;
+    let lookup = |t: Tag| data.get(t);
+    let iad = data.get(emv::tags::IAD).unwrap_or_default();
+    let cvn = Cvn::from_iad(iad)?;
+    let icc_mk = derive_icc_master_key(
+        imk,
+        request.card.pan.expose_digits(),
+        request.card.psn.unwrap_or(0),
+    )?;
+    let mut arqc = [0u8; 8];
+    if let Some(ac) = data.get(emv::tags::APPLICATION_CRYPTOGRAM) {
+        arqc.copy_from_slice(ac.get(..8).unwrap_or(&[0; 8]));
+    }
+    let ok = verify_ac(cvn, &icc_mk, &lookup, &arqc).is_ok();
+    let arc = if ok { *b"00" } else { *b"05" };
+    let reply = match cvn.arpc_method() {
+        ArpcMethod::Method1 => ArpcResponse::Arc(arc),
+        ArpcMethod::Method2 => ArpcResponse::csu([0, if ok { 0x80 } else { 0 }, 0, 0]),
+    };
+    let data91 = issuer_authentication_data(cvn, &icc_mk, &lookup, &arqc, reply)?;
+    Ok((
+        ok,
+        IssuerResponse {
+            approved: ok,
+            arc,
+            issuer_authentication_data: Some(data91),
+        },
+    ))
+}
