@@ -78,7 +78,7 @@ pub(crate) fn print_outcome(outcome: &Outcome) {
             )
         }
         Outcome::TryAnotherInterface(reason) => {
-            println!("OUTCOME: try another interface ({reason:?})")
+            println!("OUTCOME: try another interface: {reason}")
         }
         Outcome::EndApplication(reason) => println!("OUTCOME: end application: {reason}"),
         Outcome::Completed(c) => {

@@ -1,15 +1,19 @@
-//! Issuer Application Data (`9F10`) and Card Verification Results as this application writes them.
+//! Issuer Application Data (`9F10`) and Card Verification Results as this application writes
+//! them, built with the `emv` crate's typed CVRs and IAD builders.
 //!
-//! * Visa CVN 10 and 18, IAD format 0: `06 DKI CVN 03 CVR(3)`; CVR byte 2 b8-7 is the second
-//!   GENERATE AC (`10`: not requested, the contactless case) and b6-5 the first (`00` AAC, `01` TC,
-//!   `10` ARQC), so an ARQC gives `03 A0 ..` as in Visa's examples.
-//! * Visa CVN 22, IAD format 2 (32 bytes): `1F 22 DKI CVR(5) IDD(24)`; CVR byte 5 b8 records a
-//!   consumer-device CVM.
-//! * Mastercard M/Chip: `DKI CVN CVR(6) DAC(2) counters(8)` (18 bytes); CVR byte 1 b6-5 carries
-//!   the first GENERATE AC type, byte 4 b1 (proprietary to this application) a consumer-device
-//!   CVM.
+//! * Visa CVN 10 and 18, IAD format 0: `06 DKI CVN 03 CVR(3)`. CVR byte 2: second GENERATE AC
+//!   "not requested" (the contactless case), first = the cryptogram returned, so an ARQC gives
+//!   `03 A0 ..` as in Visa's examples; byte 2 b3 records a consumer-device CVM (see
+//!   `emv::VisaCvr`). For CVN 10 the CVR is inside the cryptogram's data set, so the CDCVM claim
+//!   is protected by the ARQC.
+//! * Visa CVN 22, IAD format 2 (32 bytes): `1F 22 DKI CVR(5) ...`, same bit positions.
+//! * Mastercard M/Chip: `DKI CVN CVR(6) DAC(2) counters(8)` (18 bytes). M/Chip's CVR has no
+//!   CDCVM bit: Kernel 2 learns it from CVM Results (`9F34` = `01 00 02`) and the card confirms
+//!   it in `DF4B`.
 
-use emv_crypto::Cvn;
+use apdu::StatusWord;
+use emv::{CryptogramType, Iad, MchipCvr, VisaCvr};
+use emv_crypto::{Cvn, Scheme};
 
 /// Type of cryptogram returned, as the CID and CVR code it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -25,22 +29,15 @@ pub(crate) enum AcType {
 impl AcType {
     /// Cryptogram Information Data (`9F27`).
     pub(crate) fn cid(self) -> u8 {
-        match self {
-            Self::Aac => 0x00,
-            Self::Tc => 0x40,
-            Self::Arqc => 0x80,
-        }
+        self.cryptogram_type().0
     }
 
-    /// The CVR byte holding the GENERATE AC types: b8-7 second GENERATE AC "not requested"
-    /// (`10`), b6-5 this cryptogram (`00` AAC, `01` TC, `10` ARQC).
-    fn cvr_bits(self) -> u8 {
-        let first = match self {
-            Self::Aac => 0b00,
-            Self::Tc => 0b01,
-            Self::Arqc => 0b10,
-        };
-        (0b10 << 6) | (first << 4)
+    fn cryptogram_type(self) -> CryptogramType {
+        match self {
+            Self::Aac => CryptogramType::AAC,
+            Self::Tc => CryptogramType::TC,
+            Self::Arqc => CryptogramType::ARQC,
+        }
     }
 }
 
@@ -53,53 +50,33 @@ pub(crate) struct CvrInput {
     pub(crate) last_online_incomplete: bool,
 }
 
-/// Builds the IAD for `cvn`.
-pub(crate) fn build(cvn: Cvn, dki: u8, cvr: CvrInput) -> Vec<u8> {
-    let prior = |b: &mut u8| {
-        if cvr.last_online_incomplete {
-            *b |= 0x80;
+/// Builds the IAD for `cvn`. Fails only if the personalization is inconsistent (a CVN the IAD
+/// builders refuse), which the card reports as `6F00`.
+pub(crate) fn build(cvn: Cvn, dki: u8, cvr: CvrInput) -> Result<Vec<u8>, StatusWord> {
+    let first = cvr.ac.cryptogram_type();
+    let iad_cvn = emv::Cvn(cvn.iad_value());
+    let visa_cvr = VisaCvr::EMPTY
+        .with_first_ac(first)
+        .with_second_ac(None)
+        .with_cdcvm_performed(cvr.cdcvm)
+        .with_last_online_transaction_not_completed(cvr.last_online_incomplete)
+        .with_issuer_authentication_failed_last_online(cvr.issuer_auth_failed_last);
+    let iad = match (cvn.scheme(), cvn) {
+        (Scheme::Visa, Cvn::Visa22) => {
+            // Format 2's 5-byte CVR keeps the format 0 layout of bytes 2-4 after its own byte 1.
+            let b = visa_cvr.to_bytes();
+            Iad::visa_format2(iad_cvn, dki, [b[1], b[2], b[3], 0x00, 0x00], 0, &[])
         }
-        if cvr.issuer_auth_failed_last {
-            *b |= 0x08;
+        (Scheme::Visa, _) => Iad::visa(dki, iad_cvn, visa_cvr, &[]),
+        (Scheme::Mastercard, _) => {
+            let cvr = MchipCvr::EMPTY
+                .with_first_ac(first)
+                .with_second_ac(None)
+                .with_last_online_transaction_not_completed(cvr.last_online_incomplete)
+                .with_issuer_authentication_failed(cvr.issuer_auth_failed_last);
+            Iad::mchip(dki, iad_cvn, cvr, [0x00, 0x00], [0x00; 8])
         }
     };
-    match cvn {
-        Cvn::Visa10 | Cvn::Visa18 => {
-            let mut byte3 = 0u8;
-            prior(&mut byte3);
-            vec![
-                0x06,
-                dki,
-                cvn.iad_value(),
-                0x03,
-                cvr.ac.cvr_bits(),
-                byte3,
-                0x00,
-            ]
-        }
-        Cvn::Visa22 => {
-            let mut iad = vec![0u8; 32];
-            iad[0] = 0x1F;
-            iad[1] = cvn.iad_value();
-            iad[2] = dki;
-            iad[3] = cvr.ac.cvr_bits();
-            prior(&mut iad[4]);
-            if cvr.cdcvm {
-                iad[7] |= 0x80;
-            }
-            iad
-        }
-        _ => {
-            // Mastercard M/Chip.
-            let mut iad = vec![0u8; 18];
-            iad[0] = dki;
-            iad[1] = cvn.iad_value();
-            iad[2] = cvr.ac.cvr_bits();
-            prior(&mut iad[4]);
-            if cvr.cdcvm {
-                iad[5] |= 0x01;
-            }
-            iad
-        }
-    }
+    iad.map(|i| i.to_bytes())
+        .map_err(|_| StatusWord::NO_PRECISE_DIAGNOSIS)
 }

@@ -377,7 +377,7 @@ impl Card {
             issuer_auth_failed_last: self.counters.issuer_auth_failed_last,
             last_online_incomplete: self.counters.online_pending,
         };
-        let iad = iad::build(self.profile.cvn, self.profile.dki, cvr);
+        let iad = iad::build(self.profile.cvn, self.profile.dki, cvr)?;
         txn.put(tags::AIP, &self.profile.aip());
         txn.put(tags::ATC, &self.counters.atc.to_be_bytes());
         txn.put(tags::IAD, &iad);

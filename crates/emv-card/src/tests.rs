@@ -126,6 +126,16 @@ fn visa_qvsdc_arqc_verifies_and_atc_increments() {
             Some(&[0x00, 0x80][..]),
             "CDCVM performed"
         );
+        let iad = lookup(&values)(tags::IAD).unwrap().to_vec();
+        match cvn {
+            // 06 DKI CVN 03 A4 ..: second GENERATE AC not requested, first returned an ARQC,
+            // consumer-device CVM performed.
+            Cvn::Visa10 | Cvn::Visa18 => {
+                assert_eq!(&iad[..5], &[0x06, 0x01, cvn.iad_value(), 0x03, 0xA4])
+            }
+            _ => assert_eq!(&iad[..4], &[0x1F, 0x22, 0x01, 0xA4]),
+        }
+        assert_eq!(lookup(&values)(tags::AIP), Some(&[0x14, 0x00][..]));
         let ac = lookup(&values)(tags::APPLICATION_CRYPTOGRAM)
             .unwrap()
             .to_vec();

@@ -149,6 +149,17 @@ pub enum TryAnotherInterfaceReason {
     CardRequested,
 }
 
+impl fmt::Display for TryAnotherInterfaceReason {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            Self::ContactlessLimitExceeded => {
+                "the amount exceeds this reader's contactless limit: insert or swipe the card"
+            }
+            Self::CardRequested => "the card asked for another interface: insert or swipe it",
+        })
+    }
+}
+
 /// How the issuer answered (from the acquirer's 0110).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct IssuerResponse {
