@@ -2,7 +2,7 @@
 
 use apdu::{CommandApdu, ResponseApdu, StatusWord, ins};
 use emv_crypto::{ArpcResponse, generate_ac, verify_issuer_authentication_data};
-use tlv::{Builder, Tag};
+use tlv::{Builder, Tag, TagMap};
 
 use crate::PPSE;
 use crate::iad::{self, AcType, CvrInput};
@@ -31,26 +31,6 @@ pub struct Output {
     pub persist: Option<Counters>,
 }
 
-/// Terminal and card data of the transaction in progress, by tag.
-#[derive(Clone, Debug, Default)]
-struct TagStore(Vec<(Tag, Vec<u8>)>);
-
-impl TagStore {
-    fn put(&mut self, tag: Tag, value: &[u8]) {
-        match self.0.iter_mut().find(|(t, _)| *t == tag) {
-            Some(slot) => slot.1 = value.to_vec(),
-            None => self.0.push((tag, value.to_vec())),
-        }
-    }
-
-    fn get(&self, tag: Tag) -> Option<&[u8]> {
-        self.0
-            .iter()
-            .find(|(t, _)| *t == tag)
-            .map(|(_, v)| v.as_slice())
-    }
-}
-
 /// Where the card is in a transaction.
 #[derive(Clone, Debug)]
 enum CardState {
@@ -69,7 +49,7 @@ enum CardState {
 
 #[derive(Clone, Debug)]
 struct ExpectGenerateAc {
-    tags: TagStore,
+    tags: TagMap,
 }
 
 #[derive(Clone, Debug)]
@@ -77,7 +57,7 @@ struct ExpectCompletion {
     /// The ARQC awaiting the issuer's ARPC (None after an AAC or TC, or once processed).
     arqc: Option<[u8; 8]>,
     /// The data the cryptogram was computed over (ATC and UN for the ARPC session key).
-    tags: TagStore,
+    tags: TagMap,
 }
 
 /// A contactless payment application: personalization, counters and transaction state.
@@ -282,7 +262,7 @@ impl Card {
             },
             Err(_) => return Err(StatusWord::WRONG_LENGTH.into()),
         };
-        let mut txn = TagStore::default();
+        let mut txn = TagMap::new();
         let values = pdol
             .split(pdol_data)
             .map_err(|_| StatusWord::WRONG_LENGTH)?;
@@ -306,7 +286,7 @@ impl Card {
     }
 
     /// Visa qVSDC: CVM decision, cryptogram decision and the cryptogram, all in GPO.
-    fn visa_qvsdc(&mut self, mut txn: TagStore) -> Answer {
+    fn visa_qvsdc(&mut self, mut txn: TagMap) -> Answer {
         let ttq = txn.get(tags::TTQ).map(<[u8]>::to_vec).unwrap_or_default();
         let ttq_bit = |byte: usize, mask: u8| ttq.get(byte).is_some_and(|b| b & mask != 0);
         if !ttq_bit(0, 0x20) {
@@ -362,7 +342,7 @@ impl Card {
     /// Increments the ATC, builds the IAD and computes the cryptogram over `txn`.
     fn cryptogram(
         &mut self,
-        txn: &mut TagStore,
+        txn: &mut TagMap,
         ac_type: AcType,
         cdcvm: bool,
     ) -> Result<([u8; 8], Vec<u8>), StatusWord> {

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use apdu::{CommandApdu, ResponseApdu, StatusWord, ins};
 use cards::{Expiry, Pan, Track2};
 use emv::tags;
-use tlv::{Dol, Tag};
+use tlv::{Dol, Tag, TagMap};
 
 use crate::config::{KernelId, Rng, TerminalConfig, Transaction};
 use crate::outcome::{
@@ -71,30 +71,6 @@ const AUTHORIZATION_TAGS: &[Tag] = &[
     tags::POS_CARDHOLDER_INTERACTION_INFORMATION,
 ];
 
-/// Data elements known in this transaction (terminal's and card's), by tag.
-#[derive(Clone, Debug, Default)]
-struct DataStore(Vec<(Tag, Vec<u8>)>);
-
-impl DataStore {
-    fn put(&mut self, tag: Tag, value: &[u8]) {
-        match self.0.iter_mut().find(|(t, _)| *t == tag) {
-            Some(slot) => slot.1 = value.to_vec(),
-            None => self.0.push((tag, value.to_vec())),
-        }
-    }
-
-    fn get(&self, tag: Tag) -> Option<&[u8]> {
-        self.0
-            .iter()
-            .find(|(t, _)| *t == tag)
-            .map(|(_, v)| v.as_slice())
-    }
-
-    fn has(&self, tag: Tag) -> bool {
-        self.get(tag).is_some()
-    }
-}
-
 #[derive(Clone, Debug, PartialEq, Eq)]
 struct Candidate {
     aid: Vec<u8>,
@@ -135,7 +111,7 @@ enum KernelState {
 pub struct Kernel {
     config: TerminalConfig,
     txn: Transaction,
-    data: DataStore,
+    data: TagMap,
     state: KernelState,
 }
 
@@ -162,7 +138,7 @@ impl Kernel {
     pub fn new(config: TerminalConfig, txn: Transaction, rng: &mut dyn Rng) -> Self {
         let mut un = [0u8; 4];
         rng.fill(&mut un);
-        let mut data = DataStore::default();
+        let mut data = TagMap::new();
         let amount = txn.amount;
         let limits = config.limits;
         let online_required = amount.minor() > limits.floor_limit_minor || amount.minor() == 0;
@@ -397,7 +373,7 @@ impl Kernel {
                 _ => {}
             });
         }
-        if !self.data.has(tags::DF_NAME) {
+        if !self.data.contains(tags::DF_NAME) {
             self.data.put(tags::DF_NAME, &current.aid);
         }
         if current.kernel == KernelId::K3
@@ -460,7 +436,7 @@ impl Kernel {
             Some(Err(e)) => return malformed("GET PROCESSING OPTIONS", e.to_string()),
             _ => return malformed("GET PROCESSING OPTIONS", "no response template 77 or 80"),
         }
-        if !self.data.has(tags::AIP) {
+        if !self.data.contains(tags::AIP) {
             return end(EndReason::MissingData(tags::AIP));
         }
         let afl = self.data.get(tags::AFL).unwrap_or_default();
@@ -520,7 +496,7 @@ impl Kernel {
     fn store_template(&mut self, value: &[u8], command: &'static str) -> Result<(), EndReason> {
         let mut duplicate = None;
         let res = tlv::for_each_primitive(value, &mut |t| {
-            if self.data.has(t.tag) && !is_terminal_tag(t.tag) {
+            if self.data.contains(t.tag) && !is_terminal_tag(t.tag) {
                 duplicate.get_or_insert(t.tag);
             }
             self.data.put(t.tag, t.value);
@@ -543,7 +519,7 @@ impl Kernel {
     /// Kernel 3 after GPO and records: the card's decision is already made.
     fn k3_outcome(&mut self, current: Candidate) -> Step {
         for tag in [tags::APPLICATION_CRYPTOGRAM, tags::ATC, tags::IAD] {
-            if !self.data.has(tag) {
+            if !self.data.contains(tag) {
                 return end(EndReason::MissingData(tag));
             }
         }
@@ -712,7 +688,7 @@ impl Kernel {
             _ => return malformed("GENERATE AC", "no response template 77 or 80"),
         }
         for tag in [tags::CID, tags::ATC, tags::APPLICATION_CRYPTOGRAM] {
-            if !self.data.has(tag) {
+            if !self.data.contains(tag) {
                 return end(EndReason::MissingData(tag));
             }
         }

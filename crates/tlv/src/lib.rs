@@ -11,11 +11,13 @@
 #![forbid(unsafe_code)]
 
 mod dol;
+mod map;
 mod tag;
 
 use core::fmt;
 
 pub use dol::{Dol, DolEntry, DolFormat};
+pub use map::TagMap;
 pub use tag::{Tag, TagClass};
 
 /// Nested templates deeper than this are refused (EMV nests at most three or four levels).
