@@ -46,6 +46,11 @@ const STEPS: &[Step] = &[
         action: tidy_step,
     },
     Step {
+        name: "interop",
+        command: "python3 scripts/interop/pyemv_check.py target/debug/tapwallet",
+        action: interop,
+    },
+    Step {
         name: "fuzz",
         command: "cargo xtask fuzz --smoke",
         action: fuzz_smoke,
@@ -78,6 +83,16 @@ fn doc(root: &Path) -> Result<()> {
     run(cargo(root)
         .env("RUSTDOCFLAGS", "-D warnings")
         .args(["doc", "--workspace", "--no-deps"]))
+}
+
+/// Third-party checks: pyemv recomputes the cryptograms and ARPCs that `tapwallet tap` produces.
+/// Needs python3 with pyemv (`scripts/test` installs it).
+fn interop(root: &Path) -> Result<()> {
+    run(cargo(root).args(["build", "-p", "cli"]))?;
+    let mut cmd = std::process::Command::new("python3");
+    cmd.current_dir(root)
+        .args(["scripts/interop/pyemv_check.py", "target/debug/tapwallet"]);
+    run(&mut cmd)
 }
 
 fn tidy_step(_root: &Path) -> Result<()> {
