@@ -124,7 +124,7 @@ pub(crate) fn run(args: &TapArgs) -> anyhow::Result<ExitCode> {
     let cvn = cvn_for(scheme, args.cvn)?;
     let pan = demo::parse_pan(args.pan.as_deref(), scheme)?;
     let imk = issuer_master_key(args.issuer_master_key.as_deref(), args.aes)?;
-    let icc_mk = derive_icc_master_key(&imk, pan.expose_digits(), args.psn)
+    let icc_mk = derive_icc_master_key(cvn, &imk, pan.expose_digits(), args.psn)
         .map_err(|e| anyhow::anyhow!("deriving the card key: {e}"))?;
     let currency = Currency::lookup(&args.currency)
         .with_context(|| format!("--currency {}: unknown ISO 4217 code", args.currency))?;

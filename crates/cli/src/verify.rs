@@ -81,7 +81,7 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let iad = lookup(emv::tags::IAD).context("tags has no 9F10 IAD")?;
     let cvn = Cvn::from_iad(iad).map_err(|e| anyhow::anyhow!("9F10: {e}"))?;
     let imk = issuer_master_key(args.issuer_master_key.as_deref(), args.aes)?;
-    let icc_mk = derive_icc_master_key(&imk, pan.expose_digits(), psn)
+    let icc_mk = derive_icc_master_key(cvn, &imk, pan.expose_digits(), psn)
         .map_err(|e| anyhow::anyhow!("deriving the card key: {e}"))?;
     let verified = verify_ac(cvn, &icc_mk, &lookup, arqc).is_ok();
     let diagnosis = if verified {

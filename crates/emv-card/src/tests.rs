@@ -23,8 +23,12 @@ fn h(s: &str) -> Vec<u8> {
 }
 
 fn icc_key(pan: &str, psn: u8) -> MasterKey {
+    icc_key_for(Cvn::Visa18, pan, psn)
+}
+
+fn icc_key_for(cvn: Cvn, pan: &str, psn: u8) -> MasterKey {
     let imk = MasterKey::new(KeyAlgorithm::Tdes2, &IMK).unwrap();
-    derive_icc_master_key(&imk, pan, psn).unwrap()
+    derive_icc_master_key(cvn, &imk, pan, psn).unwrap()
 }
 
 fn visa(cvn: Cvn) -> Card {

@@ -81,13 +81,13 @@ fn benches(c: &mut Criterion) {
         .get(emv::tags::APPLICATION_CRYPTOGRAM)
         .unwrap()
         .to_vec();
-    let icc_mk = derive_icc_master_key(&imk, pan.expose_digits(), 1).unwrap();
+    let icc_mk = derive_icc_master_key(Cvn::Visa18, &imk, pan.expose_digits(), 1).unwrap();
     group.bench_function("verify_arqc_cvn18", |b| {
         b.iter(|| verify_ac(Cvn::Visa18, &icc_mk, &lookup, &arqc).unwrap());
     });
     group.bench_function("derive_icc_mk_and_verify_arqc_cvn18", |b| {
         b.iter(|| {
-            let k = derive_icc_master_key(&imk, pan.expose_digits(), 1).unwrap();
+            let k = derive_icc_master_key(Cvn::Visa18, &imk, pan.expose_digits(), 1).unwrap();
             verify_ac(Cvn::Visa18, &k, &lookup, &arqc).unwrap()
         });
     });

@@ -61,7 +61,7 @@ pub fn card(
     psn: u8,
     counters: Counters,
 ) -> Result<Card, CryptoError> {
-    let icc_mk = derive_icc_master_key(imk, pan.expose_digits(), psn)?;
+    let icc_mk = derive_icc_master_key(cvn, imk, pan.expose_digits(), psn)?;
     let expiry = Expiry::new(2030, 12).unwrap_or_else(|_| unreachable!("valid expiry"));
     let profile = match scheme {
         Scheme::Visa => CardProfile::visa(pan.clone(), psn, expiry, cvn, icc_mk),
@@ -98,6 +98,7 @@ pub fn issuer_response(
     let iad = data.get(emv::tags::IAD).unwrap_or_default();
     let cvn = Cvn::from_iad(iad)?;
     let icc_mk = derive_icc_master_key(
+        cvn,
         imk,
         request.card.pan.expose_digits(),
         request.card.psn.unwrap_or(0),
