@@ -272,7 +272,7 @@ impl CardProfile {
         }
     }
 
-    /// Application File Locator (`94`) covering [`Self::records`]: one entry per record, no
+    /// Application File Locator (`94`) covering the application's records: one entry per record, no
     /// records for offline data authentication.
     pub fn afl(&self) -> Vec<u8> {
         self.records()
