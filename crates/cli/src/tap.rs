@@ -6,11 +6,12 @@ use anyhow::{Context, bail};
 use cards::{Amount, Currency, Date};
 use clap::{Args, ValueEnum};
 use emv_card::{Card, CardProfile, Counters, Scheme};
-use emv_crypto::{Cvn, KeyAlgorithm, MasterKey, derive_icc_master_key};
+use emv_crypto::{Cvn, KeyAlgorithm, MasterKey};
 use emv_kernel::{
     ArpcCheck, Exchange, IssuerResponse, Kernel, OnlineRequest, Outcome, TerminalConfig,
     Transaction, TransactionType,
 };
+use harness::IssuerKey;
 use serde_json::{Map, Value, json};
 use tlv::Tag;
 
@@ -38,13 +39,14 @@ pub(crate) struct TapArgs {
     /// PAN sequence number, two digits (tag 5F34).
     #[arg(long, default_value = "01", value_parser = parse_psn)]
     psn: u8,
-    /// Issuer master key for application cryptograms (hex, 16 bytes; 16/24/32 with --aes).
-    /// Defaults to the documented demo key 0123456789ABCDEFFEDCBA9876543210.
+    /// Issuer master key for application cryptograms (3DES, 16 bytes hex); each card's key is
+    /// derived from it. Defaults to the documented demo key 0123456789ABCDEFFEDCBA9876543210.
     #[arg(long, value_name = "HEX")]
     issuer_master_key: Option<String>,
-    /// The issuer master key is an AES key (CVN 22 only).
-    #[arg(long)]
-    aes: bool,
+    /// Use an AES card key instead (Visa CVN 18 or 22): HEX is the card's AES ICC master key
+    /// (16, 24 or 32 bytes), used as is by card and issuer; EMV defines no AES derivation.
+    #[arg(long, value_name = "HEX", conflicts_with = "issuer_master_key")]
+    aes_card_key: Option<String>,
     /// Unpredictable number (4 bytes hex); random by default.
     #[arg(long, value_name = "HEX")]
     unpredictable_number: Option<String>,
@@ -99,21 +101,37 @@ fn cvn_for(scheme: Scheme, cvn: Option<u8>) -> anyhow::Result<Cvn> {
     })
 }
 
-/// Parses an issuer master key given in hex (or the demo key).
-pub(crate) fn issuer_master_key(hex_key: Option<&str>, aes: bool) -> anyhow::Result<MasterKey> {
-    let text = hex_key.unwrap_or(demo::ISSUER_MASTER_KEY_HEX);
+/// The issuer's key from the flags: an AES card key, or a 3DES issuer master key (the demo
+/// key when none is given).
+pub(crate) fn issuer_key(
+    imk_hex: Option<&str>,
+    aes_hex: Option<&str>,
+) -> anyhow::Result<IssuerKey> {
+    if let Some(text) = aes_hex {
+        let bytes =
+            secret::Secret::new(hex::decode(text.trim()).context("--aes-card-key must be hex")?);
+        let algorithm = match bytes.len() {
+            16 => KeyAlgorithm::Aes128,
+            24 => KeyAlgorithm::Aes192,
+            32 => KeyAlgorithm::Aes256,
+            n => bail!("--aes-card-key has {n} bytes; AES keys have 16, 24 or 32"),
+        };
+        let key = MasterKey::new(algorithm, bytes.expose())
+            .map_err(|e| anyhow::anyhow!("--aes-card-key: {e}"))?;
+        return Ok(IssuerKey::Card(key));
+    }
+    let text = imk_hex.unwrap_or(demo::ISSUER_MASTER_KEY_HEX);
     let bytes =
         secret::Secret::new(hex::decode(text.trim()).context("--issuer-master-key must be hex")?);
-    let algorithm = match (aes, bytes.len()) {
-        (false, 16) => KeyAlgorithm::Tdes2,
-        (true, 16) => KeyAlgorithm::Aes128,
-        (true, 24) => KeyAlgorithm::Aes192,
-        (true, 32) => KeyAlgorithm::Aes256,
-        (false, n) => bail!("--issuer-master-key has {n} bytes; a double-length 3DES key has 16"),
-        (true, n) => bail!("--issuer-master-key has {n} bytes; AES keys have 16, 24 or 32"),
-    };
-    MasterKey::new(algorithm, bytes.expose())
-        .map_err(|e| anyhow::anyhow!("--issuer-master-key: {e}"))
+    if bytes.len() != 16 {
+        bail!(
+            "--issuer-master-key has {} bytes; a double-length 3DES key has 16",
+            bytes.len()
+        );
+    }
+    let key = MasterKey::new(KeyAlgorithm::Tdes2, bytes.expose())
+        .map_err(|e| anyhow::anyhow!("--issuer-master-key: {e}"))?;
+    Ok(IssuerKey::Master(key))
 }
 
 pub(crate) fn run(args: &TapArgs) -> anyhow::Result<ExitCode> {
@@ -123,9 +141,20 @@ pub(crate) fn run(args: &TapArgs) -> anyhow::Result<ExitCode> {
     };
     let cvn = cvn_for(scheme, args.cvn)?;
     let pan = demo::parse_pan(args.pan.as_deref(), scheme)?;
-    let imk = issuer_master_key(args.issuer_master_key.as_deref(), args.aes)?;
-    let icc_mk = derive_icc_master_key(cvn, &imk, pan.expose_digits(), args.psn)
+    let key = issuer_key(
+        args.issuer_master_key.as_deref(),
+        args.aes_card_key.as_deref(),
+    )?;
+    let icc_mk = key
+        .icc_key(cvn, pan.expose_digits(), args.psn)
         .map_err(|e| anyhow::anyhow!("deriving the card key: {e}"))?;
+    if !cvn.supports(icc_mk.algorithm()) {
+        bail!(
+            "CVN {} is not defined with {:?} keys (AES: Visa CVN 18 and 22)",
+            cvn.number(),
+            icc_mk.algorithm()
+        );
+    }
     let currency = Currency::lookup(&args.currency)
         .with_context(|| format!("--currency {}: unknown ISO 4217 code", args.currency))?;
     let amount =
@@ -180,7 +209,7 @@ pub(crate) fn run(args: &TapArgs) -> anyhow::Result<ExitCode> {
     let mut issuer = None;
     let mut completion = None;
     if let Outcome::OnlineRequest(request) = &outcome {
-        let verdict = authorize(&imk, request)?;
+        let verdict = authorize(&key, request)?;
         let step = kernel.complete(verdict.response.clone());
         let Ok(done) = kernel.drive(step, &mut transceive, &mut exchanges);
         issuer = Some(verdict);
@@ -225,9 +254,9 @@ pub(crate) struct Verdict {
 
 /// The in-process issuer: approves when the ARQC verifies, declines (`05`) otherwise, and
 /// returns the ARPC the cryptogram version calls for.
-fn authorize(imk: &MasterKey, request: &OnlineRequest) -> anyhow::Result<Verdict> {
+fn authorize(key: &IssuerKey, request: &OnlineRequest) -> anyhow::Result<Verdict> {
     let (arqc_verified, response) =
-        harness::issuer_response(imk, request).map_err(|e| anyhow::anyhow!("issuer: {e}"))?;
+        harness::issuer_response(key, request).map_err(|e| anyhow::anyhow!("issuer: {e}"))?;
     Ok(Verdict {
         arqc_verified,
         response,

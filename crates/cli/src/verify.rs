@@ -5,11 +5,12 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use clap::Args;
-use emv_crypto::{Cvn, Diagnosis, derive_icc_master_key, diagnose, verify_ac};
+use emv_crypto::{Cvn, diagnose, verify_ac};
+use harness::IssuerKey;
 use serde_json::json;
 use tlv::Tag;
 
-use crate::tap::issuer_master_key;
+use crate::tap::issuer_key;
 
 /// Flags of `tapwallet verify-arqc`.
 #[derive(Debug, Args)]
@@ -17,9 +18,9 @@ pub(crate) struct VerifyArgs {
     /// Issuer master key (hex); the documented demo key by default.
     #[arg(long, value_name = "HEX")]
     issuer_master_key: Option<String>,
-    /// The key is an AES key.
-    #[arg(long)]
-    aes: bool,
+    /// The card's AES ICC master key (hex) instead of an issuer master key.
+    #[arg(long, value_name = "HEX", conflicts_with = "issuer_master_key")]
+    aes_card_key: Option<String>,
     /// The card number the cryptogram was made with; defaults to the demo PAN of the report's
     /// scheme.
     #[arg(long)]
@@ -80,21 +81,25 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     let arqc = lookup(emv::tags::APPLICATION_CRYPTOGRAM).context("tags has no 9F26 cryptogram")?;
     let iad = lookup(emv::tags::IAD).context("tags has no 9F10 IAD")?;
     let cvn = Cvn::from_iad(iad).map_err(|e| anyhow::anyhow!("9F10: {e}"))?;
-    let imk = issuer_master_key(args.issuer_master_key.as_deref(), args.aes)?;
-    let icc_mk = derive_icc_master_key(cvn, &imk, pan.expose_digits(), psn)
+    let key = issuer_key(
+        args.issuer_master_key.as_deref(),
+        args.aes_card_key.as_deref(),
+    )?;
+    let icc_mk = key
+        .icc_key(cvn, pan.expose_digits(), psn)
         .map_err(|e| anyhow::anyhow!("deriving the card key: {e}"))?;
     let verified = verify_ac(cvn, &icc_mk, &lookup, arqc).is_ok();
-    let diagnosis = if verified {
-        None
-    } else {
-        Some(diagnose(
-            &imk,
-            pan.expose_digits(),
-            psn,
-            Some(cvn),
-            &lookup,
-            arqc,
-        ))
+    // The diagnosis varies the derivation, so it needs the issuer master key.
+    let diagnosis = match (&key, verified) {
+        (_, true) => None,
+        (IssuerKey::Master(imk), false) => {
+            Some(diagnose(imk, pan.expose_digits(), psn, Some(cvn), &lookup, arqc).to_string())
+        }
+        (IssuerKey::Card(_), false) => Some(
+            "the cryptogram does not verify with this AES card key (no diagnosis without an \
+             issuer master key)"
+                .to_owned(),
+        ),
     };
     if args.json {
         let out = json!({
@@ -103,8 +108,7 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
             "pan": pan.masked(),
             "psn": format!("{psn:02X}"),
             "arqc": hex::encode_upper(arqc),
-            "diagnosis": diagnosis.as_ref().map(ToString::to_string),
-            "diagnosis_kind": diagnosis.as_ref().map(diagnosis_kind),
+            "diagnosis": diagnosis,
         });
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else if verified {
@@ -130,13 +134,4 @@ pub(crate) fn run(args: &VerifyArgs) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::from(1)
     })
-}
-
-fn diagnosis_kind(d: &Diagnosis) -> String {
-    let debug = format!("{d:?}");
-    debug
-        .split([' ', '{', '('])
-        .next()
-        .unwrap_or_default()
-        .to_owned()
 }

@@ -173,3 +173,25 @@ fn bad_flags_say_what_to_do() {
         assert!(err.contains(needle), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn aes_card_keys_pay_and_verify_for_cvn_18_and_22() {
+    let key = "000102030405060708090A0B0C0D0E0F1011121314151617";
+    for cvn in ["18", "22"] {
+        let (json, out) = tap_json(&["--cvn", cvn, "--aes-card-key", key]);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert_eq!(json["completion"]["arpc"], "accepted");
+        let ok = tapwallet(&["verify-arqc", "--aes-card-key", key], Some(&out.stdout));
+        assert!(ok.status.success());
+        // The demo 3DES issuer key does not verify an AES cryptogram.
+        let bad = tapwallet(&["verify-arqc"], Some(&out.stdout));
+        assert_eq!(bad.status.code(), Some(1));
+    }
+    let out = tapwallet(&["tap", "--cvn", "10", "--aes-card-key", key], None);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("AES: Visa CVN 18 and 22"));
+}

@@ -87,19 +87,37 @@ pub fn tap(
     (kernel, outcome, trace)
 }
 
+/// The key an issuer checks cryptograms with.
+#[derive(Debug)]
+pub enum IssuerKey {
+    /// A 3DES issuer master key: each card's key is derived from it (EMV Book 2 A1.4).
+    Master(MasterKey),
+    /// The card's own ICC master key (AES keys, for which EMV defines no derivation).
+    Card(MasterKey),
+}
+
+impl IssuerKey {
+    /// The ICC master key of the card `pan`/`psn` for version `cvn`.
+    pub fn icc_key(&self, cvn: Cvn, pan: &str, psn: u8) -> Result<MasterKey, CryptoError> {
+        match self {
+            Self::Master(imk) => derive_icc_master_key(cvn, imk, pan, psn),
+            Self::Card(k) => MasterKey::new(k.algorithm(), k.expose_secret()),
+        }
+    }
+}
+
 /// The issuer's cryptogram check and ARPC for an online request: returns whether the ARQC
 /// verified and the response to hand back to the kernel.
 pub fn issuer_response(
-    imk: &MasterKey,
+    key: &IssuerKey,
     request: &OnlineRequest,
 ) -> Result<(bool, IssuerResponse), CryptoError> {
     let data = &request.data;
     let lookup = |t: Tag| data.get(t);
     let iad = data.get(emv::tags::IAD).unwrap_or_default();
     let cvn = Cvn::from_iad(iad)?;
-    let icc_mk = derive_icc_master_key(
+    let icc_mk = key.icc_key(
         cvn,
-        imk,
         request.card.pan.expose_digits(),
         request.card.psn.unwrap_or(0),
     )?;

@@ -84,7 +84,7 @@ proptest! {
         } else if minor <= cvm_limit {
             prop_assert_eq!(request.cvm, Cvm::NoCvm);
         }
-        let (verified, response) = issuer_response(&imk, &request).unwrap();
+        let (verified, response) = issuer_response(&harness::IssuerKey::Master(demo_imk()), &request).unwrap();
         prop_assert!(verified, "seed {}: ARQC did not verify for {:?}", seed, cvn);
         let step = kernel.complete(response);
         let mut trace = Vec::new();
@@ -118,7 +118,7 @@ proptest! {
         let last = slot.1.len() - 1;
         slot.1[last] ^= 1 << flip;
         request.data = emv_kernel::AuthorizationData::from_elements(elements);
-        let (verified, _) = issuer_response(&imk, &request).unwrap();
+        let (verified, _) = issuer_response(&harness::IssuerKey::Master(demo_imk()), &request).unwrap();
         prop_assert!(!verified);
     }
 }
