@@ -113,6 +113,13 @@ fn verify_arqc_explains_mismatches() {
         text.contains("does NOT verify") && !text.contains("4761739001010028"),
         "{text}"
     );
+    // A wrong PSN is named, with the card's own.
+    let out = tapwallet(
+        &["verify-arqc", "--psn", "02"],
+        Some(json.to_string().as_bytes()),
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stdout).contains("PSN 01 instead of 02"));
     // Not JSON: a clear error and exit code 2.
     let out = tapwallet(&["verify-arqc"], Some(b"hello"));
     assert_eq!(out.status.code(), Some(2));

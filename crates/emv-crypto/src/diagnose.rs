@@ -332,13 +332,20 @@ fn run<'a>(
         }
     }
 
-    // The PSN.
-    if psn != 0 {
-        let mk = derive_icc_master_key_with(imk, pan_digits, 0, option)?;
+    // The PSN: the one the card reported in the data (5F34), then 00 (PSN absent).
+    let card_psn = tags(tags::PAN_SEQUENCE_NUMBER).and_then(|p| p.first().copied());
+    let mut candidates = [card_psn, Some(0)];
+    if candidates[0] == Some(0) {
+        candidates[1] = None;
+    }
+    for candidate in candidates.into_iter().flatten().filter(|&c| c != psn) {
+        let Ok(mk) = derive_icc_master_key_with(imk, pan_digits, candidate, option) else {
+            continue;
+        };
         if ok(&mk, &base) {
             return Ok(Diagnosis::Psn {
                 given: psn,
-                actual: 0,
+                actual: candidate,
             });
         }
     }

@@ -76,6 +76,8 @@ pub mod tags {
     pub const TRANSACTION_DATE: Tag = Tag::new(0x9A);
     /// 9C Transaction Type (n2, 1 byte).
     pub const TRANSACTION_TYPE: Tag = Tag::new(0x9C);
+    /// 5F34 PAN Sequence Number (n2, 1 byte).
+    pub const PAN_SEQUENCE_NUMBER: Tag = Tag::new(0x5F34);
     /// 9F37 Unpredictable Number (4 bytes).
     pub const UNPREDICTABLE_NUMBER: Tag = Tag::new(0x9F37);
     /// 82 Application Interchange Profile (2 bytes).

@@ -22,10 +22,17 @@ const CVNS: [(Scheme, Cvn); 7] = [
     (Scheme::Mastercard, Cvn::Mastercard21),
 ];
 
+/// A Luhn-valid test PAN of the scheme: 16 digits, or 19 for one seed in four (19-digit PANs
+/// take another ICC master key derivation for Visa CVN 18/22).
 fn pan_for(scheme: Scheme, seed: u64) -> Pan {
-    let prefix = match scheme {
-        Scheme::Visa => format!("476173{:09}", seed % 1_000_000_000),
-        Scheme::Mastercard => format!("541333{:09}", seed % 1_000_000_000),
+    let bin = match scheme {
+        Scheme::Visa => "476173",
+        Scheme::Mastercard => "541333",
+    };
+    let prefix = if seed % 4 == 0 {
+        format!("{bin}{:012}", seed % 1_000_000_000_000)
+    } else {
+        format!("{bin}{:09}", seed % 1_000_000_000)
     };
     let check = cards::luhn_check_digit(&prefix).unwrap();
     Pan::parse(&format!("{prefix}{check}")).unwrap()
