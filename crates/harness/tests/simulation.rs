@@ -29,7 +29,7 @@ fn pan_for(scheme: Scheme, seed: u64) -> Pan {
         Scheme::Visa => "476173",
         Scheme::Mastercard => "541333",
     };
-    let prefix = if seed % 4 == 0 {
+    let prefix = if seed.is_multiple_of(4) {
         format!("{bin}{:012}", seed % 1_000_000_000_000)
     } else {
         format!("{bin}{:09}", seed % 1_000_000_000)
