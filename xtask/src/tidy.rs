@@ -32,6 +32,8 @@ const L0: &[&str] = &[
     "emv-crypto",
     "emv-card",
     "emv-kernel",
+    "iso8583",
+    "domain",
 ];
 
 /// The top layer: the binary and the dev-only harness. Crates below it may use them only as
