@@ -7,12 +7,14 @@
 #![forbid(unsafe_code)]
 
 mod atc;
+mod bins;
 mod decision;
 mod issuer;
 mod standin;
 mod token;
 
 pub use atc::{AtcVerdict, AtcWindow};
+pub use bins::{BinKind, BinRange, BinTable, bin8};
 pub use decision::{AuthCode, Decline};
 pub use issuer::{
     Account, AccountKind, CardStatus, IssuerCard, IssuerFacts, Velocity, VelocityLimits, decide,

@@ -1,0 +1,5 @@
+//! The card network host: routes by BIN, swaps tokens for card numbers through its vault,
+//! validates token cryptograms, blocks replays, and stands in for issuers that do not answer.
+#![forbid(unsafe_code)]
+
+pub mod vault;
