@@ -1,0 +1,2 @@
+//! Durable state of the hosts: SQLite (embedded default) and PostgreSQL.
+#![forbid(unsafe_code)]
