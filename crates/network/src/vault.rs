@@ -1,13 +1,13 @@
 //! The vault's cryptography: card numbers are stored only as an AES-256-GCM envelope, and looked
 //! up by a keyed hash (HMAC-SHA-256), so the database alone reveals no PAN.
 //!
-//! Envelope: `01` (version) `||` 12-byte random nonce `||` ciphertext `||` 16-byte tag. The
-//! additional authenticated data is the row's lookup hash, so an envelope moved to another row
-//! does not open.
+//! Envelope: `01` (version) `||` 12-byte random nonce `||` ciphertext `||` 16-byte tag, where the
+//! plaintext is the funding account as `PAN=YYMM`. The additional authenticated data is the
+//! row's lookup hash, so an envelope moved to another row does not open.
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
-use cards::Pan;
+use cards::{Expiry, Pan};
 use core::fmt;
 use hmac::{Hmac, Mac};
 use secret::Secret;
@@ -77,19 +77,23 @@ impl VaultKeys {
         mac.finalize().into_bytes().into()
     }
 
-    /// Seals `pan` for the row whose lookup hash is `row_hash`.
-    pub fn seal(&self, pan: &Pan, row_hash: &[u8; 32]) -> Result<Vec<u8>, VaultError> {
+    /// Seals the funding account (`pan`, `expiry`) for the row whose lookup hash is `row_hash`.
+    pub fn seal(
+        &self,
+        pan: &Pan,
+        expiry: Expiry,
+        row_hash: &[u8; 32],
+    ) -> Result<Vec<u8>, VaultError> {
         let mut nonce = [0u8; 12];
         getrandom::fill(&mut nonce).map_err(|_| VaultError::Random)?;
+        let plain = Secret::new(format!("{}={}", pan.expose_digits(), expiry.yymm()));
+        let payload = Payload {
+            msg: plain.expose().as_bytes(),
+            aad: row_hash,
+        };
         let sealed = self
             .cipher
-            .encrypt(
-                &Nonce::from(nonce),
-                Payload {
-                    msg: pan.expose_digits().as_bytes(),
-                    aad: row_hash,
-                },
-            )
+            .encrypt(&Nonce::from(nonce), payload)
             .map_err(|_| VaultError::Malformed)?;
         let mut out = Vec::with_capacity(1 + 12 + sealed.len());
         out.push(VERSION);
@@ -98,8 +102,8 @@ impl VaultKeys {
         Ok(out)
     }
 
-    /// Opens an envelope of the row whose lookup hash is `row_hash`.
-    pub fn open(&self, envelope: &[u8], row_hash: &[u8; 32]) -> Result<Pan, VaultError> {
+    /// Opens an envelope of the row whose lookup hash is `row_hash`: the funding PAN and expiry.
+    pub fn open(&self, envelope: &[u8], row_hash: &[u8; 32]) -> Result<(Pan, Expiry), VaultError> {
         let [version, rest @ ..] = envelope else {
             return Err(VaultError::Malformed);
         };
@@ -119,8 +123,11 @@ impl VaultKeys {
                 )
                 .map_err(|_| VaultError::Tampered)?,
         );
-        let digits = core::str::from_utf8(plain.expose()).map_err(|_| VaultError::NotAPan)?;
-        Pan::parse(digits).map_err(|_| VaultError::NotAPan)
+        let text = core::str::from_utf8(plain.expose()).map_err(|_| VaultError::NotAPan)?;
+        let (digits, yymm) = text.split_once('=').ok_or(VaultError::NotAPan)?;
+        let pan = Pan::parse(digits).map_err(|_| VaultError::NotAPan)?;
+        let expiry = Expiry::parse_yymm(yymm).map_err(|_| VaultError::NotAPan)?;
+        Ok((pan, expiry))
     }
 }
 
@@ -137,10 +144,11 @@ mod tests {
         let k = keys();
         let pan = Pan::parse("5413330089010012").unwrap();
         let hash = k.pan_hash(&pan);
-        let env = k.seal(&pan, &hash).unwrap();
-        assert_eq!(k.open(&env, &hash).unwrap(), pan);
+        let expiry = Expiry::new(2031, 7).unwrap();
+        let env = k.seal(&pan, expiry, &hash).unwrap();
+        assert_eq!(k.open(&env, &hash).unwrap(), (pan.clone(), expiry));
         // Nonces differ: two seals of one PAN differ.
-        assert_ne!(k.seal(&pan, &hash).unwrap(), env);
+        assert_ne!(k.seal(&pan, expiry, &hash).unwrap(), env);
         // The envelope holds no digits in clear.
         assert!(!env.windows(4).any(|w| w == b"5413" || w == b"0012"));
         // Bound to its row.
