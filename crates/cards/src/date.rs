@@ -98,6 +98,24 @@ impl Date {
         [b(yy), b(self.month), b(self.day)]
     }
 
+    /// The UTC date of a Unix timestamp (seconds since 1970-01-01), for 2000-2099.
+    pub fn from_unix_seconds(secs: i64) -> Result<Self, DateError> {
+        // Civil date from days since the epoch (Howard Hinnant's days_from_civil inverse).
+        let z = secs.div_euclid(86_400) + 719_468;
+        let era = z.div_euclid(146_097);
+        let doe = z - era * 146_097;
+        let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
+        let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+        let mp = (5 * doy + 2) / 153;
+        let day = doy - (153 * mp + 2) / 5 + 1;
+        let month = if mp < 10 { mp + 3 } else { mp - 9 };
+        let year = yoe + era * 400 + i64::from(month <= 2);
+        let year = u16::try_from(year).map_err(|_| DateError::Year)?;
+        let month = u8::try_from(month).map_err(|_| DateError::Month)?;
+        let day = u8::try_from(day).map_err(|_| DateError::Day)?;
+        Self::new(year, month, day)
+    }
+
     /// The year (2000-2099).
     pub fn year(self) -> u16 {
         self.year
@@ -224,6 +242,24 @@ mod tests {
         assert_eq!(Date::parse_yymmdd("251301"), Err(DateError::Month));
         assert_eq!(Date::parse_yymmdd("25130"), Err(DateError::Format));
         assert_eq!(Date::from_n6(&[0x26, 0x1A, 0x01]), Err(DateError::Format));
+    }
+
+    #[test]
+    fn unix_seconds() {
+        assert_eq!(
+            Date::from_unix_seconds(946_684_800),
+            Ok(Date::new(2000, 1, 1).unwrap())
+        );
+        // 2026-11-23T13:00:00Z
+        assert_eq!(
+            Date::from_unix_seconds(1_795_438_800),
+            Ok(Date::new(2026, 11, 23).unwrap())
+        );
+        assert_eq!(
+            Date::from_unix_seconds(951_782_400),
+            Ok(Date::new(2000, 2, 29).unwrap())
+        );
+        assert_eq!(Date::from_unix_seconds(0), Err(DateError::Year));
     }
 
     #[test]

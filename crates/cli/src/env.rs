@@ -2,29 +2,19 @@
 
 use cards::Date;
 
-/// Today's date in UTC, from the system clock.
+/// Seconds since the Unix epoch, from the system clock.
 #[allow(clippy::disallowed_methods)] // The Clock seam: the one place that reads the wall clock.
-pub(crate) fn today() -> anyhow::Result<Date> {
+pub(crate) fn now_unix() -> anyhow::Result<i64> {
     let secs = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_err(|_| anyhow::anyhow!("system clock is before 1970"))?
         .as_secs();
-    let days = i64::try_from(secs / 86_400)?;
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1_460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    Ok(Date::new(
-        u16::try_from(year)?,
-        u8::try_from(month)?,
-        u8::try_from(day)?,
-    )?)
+    Ok(i64::try_from(secs)?)
+}
+
+/// Today's date in UTC, from the system clock.
+pub(crate) fn today() -> anyhow::Result<Date> {
+    Ok(Date::from_unix_seconds(now_unix()?)?)
 }
 
 /// Unpredictable numbers from the operating system's CSPRNG.
