@@ -2,4 +2,7 @@
 //! validates token cryptograms, blocks replays, and stands in for issuers that do not answer.
 #![forbid(unsafe_code)]
 
+mod host;
 pub mod vault;
+
+pub use host::{Clock, Network, NetworkConfig, issuer_marker, run};

@@ -1,0 +1,365 @@
+//! Message handling.
+
+use std::future::Future;
+use std::sync::Arc;
+
+use cards::{Amount, Currency, Date, Expiry, Pan};
+use domain::{
+    Account, AccountKind, AuthCode, CardStatus, Decline, IssuerCard, IssuerFacts, Velocity,
+    VelocityLimits, decide,
+};
+use emv_crypto::{
+    ArpcMethod, ArpcResponse, Cvn, MasterKey, derive_icc_master_key, issuer_authentication_data,
+    verify_ac,
+};
+use hmac::{Hmac, KeyInit, Mac};
+use iso8583::{Message, Mti, NetworkManagementCode, ResponseCode, fields, spec::ASCII87};
+use iso8583_net::ServeReport;
+use secret::Secret;
+use sha2::Sha256;
+use store::{AuthDecision, AuthOutcome, AuthRequestRow, AuthState, ReverseOutcome, Store};
+use tlv::{Tag, TagMap};
+use tokio::net::TcpListener;
+
+/// The wall clock, as Unix seconds (injected so tests control time).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The issuer's configuration.
+pub struct IssuerConfig {
+    /// Issuer master key for application cryptograms (3DES); each card's key is derived from it.
+    pub imk: MasterKey,
+    /// Key of the HMAC that indexes cards by PAN (the issuer stores no card number in clear).
+    pub pan_hash_key: Secret<[u8; 32]>,
+    /// Velocity limits per card.
+    pub velocity: VelocityLimits,
+}
+
+/// The issuer host.
+pub struct Issuer {
+    store: Store,
+    config: IssuerConfig,
+    clock: Clock,
+}
+
+/// Fields echoed from a request into its response.
+const ECHO: &[u8] = &[
+    fields::PAN,
+    fields::PROCESSING_CODE,
+    fields::AMOUNT,
+    fields::TRANSMISSION_DATE_TIME,
+    fields::STAN,
+    fields::LOCAL_TIME,
+    fields::LOCAL_DATE,
+    fields::CARD_SEQUENCE_NUMBER,
+    fields::RRN,
+    fields::TERMINAL_ID,
+    fields::MERCHANT_ID,
+    fields::CURRENCY_CODE,
+];
+
+/// The response to `req` with the echoed fields and response code `code`.
+fn response(req: &Message, code: ResponseCode) -> Message {
+    let mti = req.mti.response_mti().unwrap_or(Mti::AUTHORIZATION_RESPONSE);
+    let mut rsp = Message::new(mti);
+    for &n in ECHO {
+        if let Some(v) = req.field(n) {
+            rsp.set_field(n, v.clone());
+        }
+    }
+    rsp.set_response_code(code);
+    rsp
+}
+
+fn code_of(decline: Decline) -> ResponseCode {
+    ResponseCode(decline.response_code())
+}
+
+/// The dedup key of a request: STAN, RRN, terminal, merchant (a reversal carries its original's).
+fn dedup_key(msg: &Message) -> Option<String> {
+    let stan = msg.stan()?;
+    let rrn = msg.rrn()?;
+    let terminal = msg.terminal_id()?;
+    let merchant = msg.merchant_id().unwrap_or_default();
+    Some(format!("{stan:06}|{rrn}|{terminal}|{merchant}"))
+}
+
+/// What a 0100 says, checked.
+struct Request {
+    pan: Pan,
+    amount: Amount,
+    expiry: Option<Expiry>,
+    psn: u8,
+    icc: Option<TagMap>,
+    network_validated: bool,
+    dedup_key: String,
+}
+
+fn parse_request(msg: &Message) -> Result<Request, Decline> {
+    let pan = msg.pan().ok_or(Decline::FormatError)?;
+    let pan = Pan::parse(pan.expose()).map_err(|_| Decline::CardNotFound)?;
+    let currency = msg
+        .currency_code()
+        .and_then(|c| c.parse::<u16>().ok())
+        .ok_or(Decline::FormatError)?;
+    let currency = Currency::from_numeric(currency).ok_or(Decline::CurrencyNotSupported)?;
+    let amount = msg.amount_minor().ok_or(Decline::FormatError)?;
+    let amount = Amount::from_minor(amount, currency).map_err(|_| Decline::InvalidAmount)?;
+    let expiry = match msg.expiry() {
+        Some(e) => Some(Expiry::parse_yymm(e.expose()).map_err(|_| Decline::FormatError)?),
+        None => None,
+    };
+    let psn = match msg.card_sequence_number() {
+        // DE 23 is n3 ("001"); the card's 5F34 byte is the last two digits in BCD.
+        Some(text) => {
+            let n: u8 = text.parse().map_err(|_| Decline::FormatError)?;
+            ((n / 10 % 10) << 4) | (n % 10)
+        }
+        None => 0,
+    };
+    let icc = msg.icc_tlv().map_err(|_| Decline::FormatError)?;
+    let network_validated = msg
+        .text(fields::ADDITIONAL_DATA_PRIVATE)
+        .is_some_and(|d| d.contains(network_token_marker()));
+    let dedup_key = dedup_key(msg).ok_or(Decline::FormatError)?;
+    Ok(Request { pan, amount, expiry, psn, icc, network_validated, dedup_key })
+}
+
+/// The DE 48 marker a card network sets when it validated a token cryptogram on the issuer's
+/// behalf (the issuer cannot: it does not hold token keys).
+pub const fn network_token_marker() -> &'static str {
+    "TV=V"
+}
+
+impl Issuer {
+    /// An issuer on `store`.
+    pub fn new(store: Store, config: IssuerConfig, clock: Clock) -> Self {
+        Self { store, config, clock }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The keyed hash under which a card is stored.
+    pub fn pan_hash(&self, pan: &Pan) -> [u8; 32] {
+        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(self.config.pan_hash_key.expose())
+        else {
+            return [0; 32];
+        };
+        mac.update(pan.expose_digits().as_bytes());
+        mac.finalize().into_bytes().into()
+    }
+
+    /// Answers one message (None: nothing to answer).
+    pub async fn handle(&self, msg: Message) -> Option<Message> {
+        match msg.mti {
+            Mti::AUTHORIZATION_REQUEST => Some(self.authorize(&msg).await),
+            Mti::AUTHORIZATION_ADVICE => Some(self.advice(&msg).await),
+            Mti::REVERSAL_REQUEST | Mti::REVERSAL_ADVICE => Some(self.reverse(&msg).await),
+            Mti::NETWORK_MANAGEMENT_REQUEST => Some(network_management(&msg)),
+            other if other.is_request() => Some(response(&msg, ResponseCode::FORMAT_ERROR)),
+            _ => None,
+        }
+    }
+
+    async fn authorize(&self, msg: &Message) -> Message {
+        let req = match parse_request(msg) {
+            Ok(r) => r,
+            Err(decline) => return response(msg, code_of(decline)),
+        };
+        let now = (self.clock)();
+        let Ok(date) = Date::from_unix_seconds(now) else {
+            return response(msg, ResponseCode(Decline::SystemMalfunction.response_code()));
+        };
+        let cryptogram = if req.network_validated {
+            None
+        } else {
+            req.icc.as_ref().map(|icc| self.check_cryptogram(&req, icc))
+        };
+        let row = AuthRequestRow {
+            dedup_key: req.dedup_key.clone(),
+            pan_hash: self.pan_hash(&req.pan),
+            amount_minor: i64::try_from(req.amount.minor()).unwrap_or(i64::MAX),
+            currency_numeric: i32::from(req.amount.currency().numeric),
+            at_unix: now,
+            kind: "auth".to_owned(),
+        };
+        let limits = self.config.velocity;
+        let window = i64::try_from(limits.window_secs).unwrap_or(i64::MAX);
+        let outcome = self
+            .store
+            .issuer_authorize(&row, window, |state| {
+                let verdict = judge(&state, &req, &limits, date, cryptogram.map(|c| c.0));
+                let (code, auth_code, hold) = match verdict {
+                    Ok(()) => {
+                        let code = AuthCode::from_sequence(state.sequence);
+                        (ResponseCode::APPROVED, Some(code.as_str().to_owned()), row.amount_minor)
+                    }
+                    Err(d) => (code_of(d), None, 0),
+                };
+                let mut rsp = response(msg, code);
+                if let Some(a) = &auth_code {
+                    rsp.set_auth_code(a);
+                }
+                if let Some((_, Some(arpc))) = &cryptogram {
+                    let data91 = arpc(code);
+                    if let Some(d) = data91 {
+                        let mut tags = TagMap::new();
+                        tags.put(emv::tags::ISSUER_AUTHENTICATION_DATA, &d);
+                        tags.put(emv::tags::AUTHORISATION_RESPONSE_CODE, &code.0);
+                        rsp.set_icc_tlv(&tags);
+                    }
+                }
+                let blob = rsp.pack(&ASCII87).unwrap_or_default();
+                AuthDecision { response_code: code.as_str().to_owned(), auth_code, hold_minor: hold, response_blob: blob }
+            })
+            .await;
+        match outcome {
+            Ok(AuthOutcome::Fresh(stored) | AuthOutcome::Duplicate(stored)) => {
+                Message::unpack(&stored.response_blob, &ASCII87)
+                    .unwrap_or_else(|_| response(msg, ResponseCode(Decline::SystemMalfunction.response_code())))
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "issuer store failed; answered 96");
+                response(msg, ResponseCode(Decline::SystemMalfunction.response_code()))
+            }
+        }
+    }
+
+    /// Verifies the ARQC with the card's key derived from the issuer master key, and prepares
+    /// the ARPC for whatever response code the decision gives.
+    fn check_cryptogram<'a>(
+        &'a self,
+        req: &'a Request,
+        icc: &'a TagMap,
+    ) -> (bool, Option<Box<dyn Fn(ResponseCode) -> Option<Vec<u8>> + Send + Sync + 'a>>) {
+        let lookup = |t: Tag| icc.get(t);
+        let Some(iad) = icc.get(emv::tags::IAD) else { return (false, None) };
+        let Ok(cvn) = Cvn::from_iad(iad) else { return (false, None) };
+        let Ok(icc_mk) = derive_icc_master_key(cvn, &self.config.imk, req.pan.expose_digits(), req.psn)
+        else {
+            return (false, None);
+        };
+        let Some(arqc) = icc.get(emv::tags::APPLICATION_CRYPTOGRAM).and_then(|a| <[u8; 8]>::try_from(a).ok())
+        else {
+            return (false, None);
+        };
+        let ok = verify_ac(cvn, &icc_mk, &lookup, &arqc).is_ok();
+        let arpc = move |code: ResponseCode| {
+            let lookup = |t: Tag| icc.get(t);
+            let reply = match cvn.arpc_method() {
+                ArpcMethod::Method1 => ArpcResponse::Arc(code.0),
+                ArpcMethod::Method2 => {
+                    ArpcResponse::csu([0x00, if code.is_approval() { 0x80 } else { 0x00 }, 0, 0])
+                }
+            };
+            issuer_authentication_data(cvn, &icc_mk, &lookup, &arqc, reply).ok()
+        };
+        (ok, Some(Box::new(arpc)))
+    }
+
+    async fn reverse(&self, msg: &Message) -> Message {
+        let Some(key) = dedup_key(msg) else { return response(msg, ResponseCode::FORMAT_ERROR) };
+        match self.store.issuer_reverse(&key).await {
+            Ok(ReverseOutcome::Released { .. } | ReverseOutcome::AlreadyReversed) => {
+                response(msg, ResponseCode::APPROVED)
+            }
+            Ok(ReverseOutcome::NotFound) => response(msg, ResponseCode::RECORD_NOT_FOUND),
+            Err(e) => {
+                tracing::error!(error = %e, "issuer store failed on a reversal; answered 96");
+                response(msg, ResponseCode(Decline::SystemMalfunction.response_code()))
+            }
+        }
+    }
+
+    async fn advice(&self, msg: &Message) -> Message {
+        let req = match parse_request(msg) {
+            Ok(r) => r,
+            Err(decline) => return response(msg, code_of(decline)),
+        };
+        let row = AuthRequestRow {
+            dedup_key: req.dedup_key.clone(),
+            pan_hash: self.pan_hash(&req.pan),
+            amount_minor: i64::try_from(req.amount.minor()).unwrap_or(i64::MAX),
+            currency_numeric: i32::from(req.amount.currency().numeric),
+            at_unix: (self.clock)(),
+            kind: "advice".to_owned(),
+        };
+        let rsp = response(msg, ResponseCode::APPROVED);
+        let blob = rsp.pack(&ASCII87).unwrap_or_default();
+        match self.store.issuer_advice(&row, msg.auth_code().map(str::to_owned), blob).await {
+            Ok(_) => rsp,
+            Err(e) => {
+                tracing::error!(error = %e, "issuer store failed on an advice; answered 96");
+                response(msg, ResponseCode(Decline::SystemMalfunction.response_code()))
+            }
+        }
+    }
+}
+
+/// The issuer's rules over what the store loaded.
+fn judge(
+    state: &AuthState,
+    req: &Request,
+    limits: &VelocityLimits,
+    date: Date,
+    cryptogram_ok: Option<bool>,
+) -> Result<(), Decline> {
+    let card = state.card.as_ref().ok_or(Decline::CardNotFound)?;
+    let account = state.account.as_ref().ok_or(Decline::CardNotFound)?;
+    let status = match card.status.as_str() {
+        "active" => CardStatus::Active,
+        "blocked" => CardStatus::Blocked,
+        _ => CardStatus::LostOrStolen,
+    };
+    let expiry = Expiry::parse_yymm(&card.expiry_yymm).map_err(|_| Decline::SystemMalfunction)?;
+    let currency = u16::try_from(account.currency_numeric)
+        .ok()
+        .and_then(Currency::from_numeric)
+        .ok_or(Decline::SystemMalfunction)?;
+    let minor = |v: i64| u64::try_from(v).unwrap_or(0);
+    let kind = if account.kind == "credit" {
+        AccountKind::Credit { limit_minor: minor(account.limit_minor) }
+    } else {
+        AccountKind::Debit
+    };
+    let account = Account {
+        kind,
+        currency,
+        balance_minor: minor(account.balance_minor),
+        holds_minor: minor(account.holds_minor),
+        open: account.open,
+    };
+    let velocity =
+        Velocity { count: state.velocity_count, amount_minor: minor(state.velocity_amount_minor) };
+    let facts = IssuerFacts { amount: req.amount, expiry_given: req.expiry, date, cryptogram_ok };
+    decide(&IssuerCard { status, expiry }, &account, &velocity, limits, &facts)
+}
+
+/// 0800 sign-on, sign-off and echo: answered 00.
+pub(crate) fn network_management(msg: &Message) -> Message {
+    let mut rsp = Message::new(Mti::NETWORK_MANAGEMENT_RESPONSE);
+    for n in [fields::TRANSMISSION_DATE_TIME, fields::STAN] {
+        if let Some(v) = msg.field(n) {
+            rsp.set_field(n, v.clone());
+        }
+    }
+    let code = msg.network_management_code().unwrap_or(NetworkManagementCode::ECHO_TEST);
+    rsp.set_network_management_code(code);
+    rsp.set_response_code(ResponseCode::APPROVED);
+    rsp
+}
+
+/// Serves the issuer on `listener` until `shutdown` resolves.
+pub async fn run(
+    listener: TcpListener,
+    issuer: Arc<Issuer>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> ServeReport {
+    let handler = iso8583_net::handler_fn(move |msg: Message| {
+        let issuer = Arc::clone(&issuer);
+        async move { issuer.handle(msg).await }
+    });
+    iso8583_net::serve(listener, iso8583_net::IsoCodec, handler, shutdown).await
+}

@@ -1,0 +1,445 @@
+//! The network host: authorizations, reversals, network management, stand-in and advices.
+
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Duration;
+
+use cards::{Amount, Currency, Date, Expiry, Pan};
+use domain::{
+    AtcVerdict, AtcWindow, AuthCode, BinKind, BinTable, Channel, ChannelSet, Decline,
+    StandInFacts, StandInRules, TokenControls, TokenFacts, TokenStatus, check_token, stand_in,
+};
+use emv_crypto::{
+    ArpcMethod, ArpcResponse, Cvn, MasterKey, derive_icc_master_key, issuer_authentication_data,
+    verify_ac,
+};
+use iso8583::{Message, Mti, NetworkManagementCode, ResponseCode, fields, spec::ASCII87};
+use iso8583_net::{Client, ClientError, IsoCodec, ServeReport};
+use secret::Secret;
+use store::{Store, TokenRow};
+use tlv::{Tag, TagMap};
+use tokio::net::TcpListener;
+
+use crate::vault::VaultKeys;
+
+/// The wall clock, as Unix seconds (injected so tests control time).
+pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
+
+/// The network's configuration.
+pub struct NetworkConfig {
+    /// Vault keys (FPAN envelopes, lookup hashes).
+    pub vault: VaultKeys,
+    /// The token service's master key for token-level card keys (3DES); a token's key is derived
+    /// from it and the DPAN exactly as an issuer derives a card's.
+    pub token_imk: MasterKey,
+    /// Token and account BIN ranges.
+    pub bins: BinTable,
+    /// How long to wait for the issuer before standing in.
+    pub issuer_timeout: Duration,
+    /// Stand-in limits.
+    pub stand_in: StandInRules,
+}
+
+/// The network host.
+pub struct Network {
+    store: Store,
+    config: NetworkConfig,
+    issuer: Client<IsoCodec>,
+    clock: Clock,
+}
+
+const ECHO: &[u8] = &[
+    fields::PAN,
+    fields::PROCESSING_CODE,
+    fields::AMOUNT,
+    fields::TRANSMISSION_DATE_TIME,
+    fields::STAN,
+    fields::LOCAL_TIME,
+    fields::LOCAL_DATE,
+    fields::CARD_SEQUENCE_NUMBER,
+    fields::RRN,
+    fields::TERMINAL_ID,
+    fields::MERCHANT_ID,
+    fields::CURRENCY_CODE,
+];
+
+fn response(req: &Message, code: ResponseCode) -> Message {
+    let mti = req.mti.response_mti().unwrap_or(Mti::AUTHORIZATION_RESPONSE);
+    let mut rsp = Message::new(mti);
+    for &n in ECHO {
+        if let Some(v) = req.field(n) {
+            rsp.set_field(n, v.clone());
+        }
+    }
+    rsp.set_response_code(code);
+    rsp
+}
+
+fn declined(req: &Message, d: Decline) -> Message {
+    response(req, ResponseCode(d.response_code()))
+}
+
+/// The channel a request comes from, by POS entry mode (DE 22 positions 1-2).
+fn channel(msg: &Message) -> Channel {
+    match msg.pos_entry_mode().and_then(|m| m.get(..2)) {
+        Some("07") | Some("91") => Channel::Contactless,
+        Some("81") | Some("01") => Channel::Ecommerce,
+        _ => Channel::InApp,
+    }
+}
+
+fn psn_of(msg: &Message, icc: &TagMap) -> u8 {
+    if let Some(p) = icc.get(emv::tags::PAN_SEQUENCE_NUMBER).and_then(|p| p.first()) {
+        return *p;
+    }
+    match msg.card_sequence_number().and_then(|t| t.parse::<u8>().ok()) {
+        Some(n) => ((n / 10 % 10) << 4) | (n % 10),
+        None => 0,
+    }
+}
+
+/// What the token checks established, for the issuer leg and the answer.
+struct TokenContext {
+    dpan: Pan,
+    token_expiry: Expiry,
+    hash: [u8; 32],
+    cvn: Cvn,
+    token_mk: MasterKey,
+    icc: TagMap,
+    arqc: [u8; 8],
+    row: TokenRow,
+}
+
+impl Network {
+    /// A network on `store`, forwarding to the issuer through `issuer`.
+    pub fn new(store: Store, config: NetworkConfig, issuer: Client<IsoCodec>, clock: Clock) -> Self {
+        Self { store, config, issuer, clock }
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &NetworkConfig {
+        &self.config
+    }
+
+    /// Answers one message.
+    pub async fn handle(&self, msg: Message) -> Option<Message> {
+        match msg.mti {
+            Mti::AUTHORIZATION_REQUEST => Some(self.authorize(&msg).await),
+            Mti::REVERSAL_REQUEST | Mti::REVERSAL_ADVICE => Some(self.reverse(&msg).await),
+            Mti::NETWORK_MANAGEMENT_REQUEST => Some(network_management(&msg)),
+            other if other.is_request() => Some(response(&msg, ResponseCode::FORMAT_ERROR)),
+            _ => None,
+        }
+    }
+
+    fn today(&self) -> Result<Date, Decline> {
+        Date::from_unix_seconds((self.clock)()).map_err(|_| Decline::SystemMalfunction)
+    }
+
+    async fn authorize(&self, msg: &Message) -> Message {
+        let Some(pan) = msg.pan() else { return declined(msg, Decline::FormatError) };
+        let Ok(pan) = Pan::parse(pan.expose()) else { return declined(msg, Decline::CardNotFound) };
+        match self.config.bins.route(&pan).map(|r| r.kind) {
+            Some(BinKind::Token) => self.authorize_token(msg, pan).await,
+            Some(BinKind::Account) => match self.forward(msg.clone()).await {
+                Ok(rsp) => rsp,
+                Err(_) => declined(msg, Decline::IssuerUnavailable),
+            },
+            None => response(msg, ResponseCode::NO_SUCH_ISSUER),
+        }
+    }
+
+    async fn forward(&self, msg: Message) -> Result<Message, ClientError> {
+        self.issuer.request_with_timeout(msg, self.config.issuer_timeout).await
+    }
+
+    /// Token checks, cryptogram, replay: `Err` is the decline to answer.
+    async fn check(&self, msg: &Message, dpan: Pan) -> Result<TokenContext, Decline> {
+        let hash = self.config.vault.pan_hash(&dpan);
+        let row = self
+            .store
+            .token(&hash)
+            .await
+            .map_err(|_| Decline::SystemMalfunction)?
+            .ok_or(Decline::CardNotFound)?;
+        let status = TokenStatus::parse(&row.status).ok_or(Decline::SystemMalfunction)?;
+        let token_expiry =
+            Expiry::parse_yymm(&row.token_expiry_yymm).map_err(|_| Decline::SystemMalfunction)?;
+        let expiry_given = match msg.expiry() {
+            Some(e) => Some(Expiry::parse_yymm(e.expose()).map_err(|_| Decline::FormatError)?),
+            None => None,
+        };
+        let controls = TokenControls {
+            channels: ChannelSet(u8::try_from(row.channels).unwrap_or(0)),
+            device_id: row.device_id.clone(),
+        };
+        check_token(&TokenFacts {
+            status,
+            expiry: token_expiry,
+            controls: &controls,
+            channel: channel(msg),
+            device_id: None,
+            expiry_given,
+            date: self.today()?,
+        })?;
+        let icc = msg.icc_tlv().map_err(|_| Decline::FormatError)?.ok_or(Decline::ChipDataMissing)?;
+        let iad = icc.get(emv::tags::IAD).ok_or(Decline::ChipDataMissing)?;
+        let cvn = Cvn::from_iad(iad).map_err(|_| Decline::CryptogramInvalid)?;
+        let psn = psn_of(msg, &icc);
+        let token_mk = derive_icc_master_key(cvn, &self.config.token_imk, dpan.expose_digits(), psn)
+            .map_err(|_| Decline::CryptogramInvalid)?;
+        let arqc: [u8; 8] = icc
+            .get(emv::tags::APPLICATION_CRYPTOGRAM)
+            .and_then(|a| a.try_into().ok())
+            .ok_or(Decline::ChipDataMissing)?;
+        // The amount in DE 4 must be the one the cryptogram covers.
+        let amount_tag = icc.get(emv::tags::AMOUNT_AUTHORISED).ok_or(Decline::ChipDataMissing)?;
+        let de4 = msg.amount_minor().ok_or(Decline::FormatError)?;
+        if cards::bcd::decode_n(amount_tag) != Some(de4) {
+            return Err(Decline::CryptogramInvalid);
+        }
+        let lookup = |t: Tag| icc.get(t);
+        verify_ac(cvn, &token_mk, &lookup, &arqc).map_err(|_| Decline::CryptogramInvalid)?;
+        // Only a valid cryptogram consumes its ATC, so forged messages cannot burn counters.
+        let atc = icc
+            .get(emv::tags::ATC)
+            .and_then(|a| <[u8; 2]>::try_from(a).ok())
+            .map(u16::from_be_bytes)
+            .ok_or(Decline::ChipDataMissing)?;
+        let verdict = self
+            .store
+            .token_update(&hash, |row| {
+                let mut window = AtcWindow::from_bytes(&row.atc_window).unwrap_or_default();
+                let verdict = window.check(atc);
+                if verdict == AtcVerdict::Fresh {
+                    window.record(atc);
+                    row.atc_window = window.to_bytes().to_vec();
+                }
+                verdict
+            })
+            .await
+            .map_err(|_| Decline::SystemMalfunction)?
+            .ok_or(Decline::CardNotFound)?;
+        if verdict != AtcVerdict::Fresh {
+            return Err(Decline::AtcReplayed);
+        }
+        Ok(TokenContext { dpan, token_expiry, hash, cvn, token_mk, icc, arqc, row })
+    }
+
+    async fn authorize_token(&self, msg: &Message, dpan: Pan) -> Message {
+        let ctx = match self.check(msg, dpan).await {
+            Ok(c) => c,
+            Err(d) => return declined(msg, d),
+        };
+        let Ok((fpan, fpan_expiry)) = self.config.vault.open(&ctx.row.fpan_envelope, &ctx.hash)
+        else {
+            tracing::error!("vault envelope did not open; answered 96");
+            return declined(msg, Decline::SystemMalfunction);
+        };
+        let mut to_issuer = msg.clone();
+        to_issuer.set_pan(Secret::new(fpan.expose_digits().to_owned()));
+        to_issuer.set_expiry(Secret::new(fpan_expiry.yymm()));
+        to_issuer.remove_field(fields::TRACK2);
+        to_issuer.set_text(
+            fields::ADDITIONAL_DATA_PRIVATE,
+            &format!("{};TR={}", issuer_marker(), ctx.row.token_requestor_id),
+        );
+        let mut answer = match self.forward(to_issuer).await {
+            Ok(rsp) => {
+                if ctx.row.standin_count > 0 {
+                    let _ = self.store.token_update(&ctx.hash, |row| row.standin_count = 0).await;
+                }
+                rsp
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "issuer did not answer; stand-in");
+                self.stand_in(msg, &ctx).await
+            }
+        };
+        // Back to the token: the acquirer never sees the funding PAN.
+        answer.set_pan(Secret::new(ctx.dpan.expose_digits().to_owned()));
+        answer.remove_field(fields::EXPIRY);
+        let code = answer.response_code().unwrap_or(ResponseCode::DO_NOT_HONOUR);
+        // The card checks an ARPC made with its token key: the network makes it on the issuer's
+        // behalf.
+        let lookup = |t: Tag| ctx.icc.get(t);
+        let reply = match ctx.cvn.arpc_method() {
+            ArpcMethod::Method1 => ArpcResponse::Arc(code.0),
+            ArpcMethod::Method2 => {
+                ArpcResponse::csu([0x00, if code.is_approval() { 0x80 } else { 0x00 }, 0, 0])
+            }
+        };
+        match issuer_authentication_data(ctx.cvn, &ctx.token_mk, &lookup, &ctx.arqc, reply) {
+            Ok(data91) => {
+                let mut tags = TagMap::new();
+                tags.put(emv::tags::ISSUER_AUTHENTICATION_DATA, &data91);
+                tags.put(emv::tags::AUTHORISATION_RESPONSE_CODE, &code.0);
+                answer.set_icc_tlv(&tags);
+            }
+            Err(_) => {
+                answer.remove_field(fields::ICC_DATA);
+            }
+        }
+        answer.set_text(fields::ADDITIONAL_DATA_PRIVATE, &format!("TV=V;TUR={}", ctx.row.tur));
+        answer
+    }
+
+    /// Stand-in: the issuer did not answer in time.
+    async fn stand_in(&self, msg: &Message, ctx: &TokenContext) -> Message {
+        let amount = msg
+            .amount_minor()
+            .zip(msg.currency_code().and_then(|c| c.parse::<u16>().ok()).and_then(Currency::from_numeric))
+            .and_then(|(m, c)| Amount::from_minor(m, c).ok());
+        let Some(amount) = amount else { return declined(msg, Decline::FormatError) };
+        // Count this approval atomically, so concurrent stand-ins respect the limit.
+        let rules = self.config.stand_in;
+        let verdict = self
+            .store
+            .token_update(&ctx.hash, |row| {
+                let facts = StandInFacts {
+                    amount,
+                    cryptogram_ok: true,
+                    approvals_since_issuer: u32::try_from(row.standin_count).unwrap_or(u32::MAX),
+                };
+                let v = stand_in(&rules, &facts);
+                if v.is_ok() {
+                    row.standin_count = row.standin_count.saturating_add(1);
+                }
+                v
+            })
+            .await;
+        match verdict {
+            Ok(Some(Ok(()))) => {
+                let seq = u64::try_from((self.clock)()).unwrap_or(0);
+                let code = AuthCode::from_sequence(seq);
+                let mut rsp = response(msg, ResponseCode::APPROVED);
+                rsp.set_auth_code(code.as_str());
+                // The advice keeps the token, never the funding PAN: it is detokenized when sent.
+                let mut advice = msg.clone();
+                advice.mti = Mti::AUTHORIZATION_ADVICE;
+                advice.set_auth_code(code.as_str());
+                advice.set_response_code(ResponseCode::APPROVED);
+                match advice.pack(&ASCII87) {
+                    Ok(bytes) => {
+                        if let Err(e) = self.store.enqueue_advice(&bytes).await {
+                            tracing::error!(error = %e, "stand-in advice not queued");
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "stand-in advice not packed"),
+                }
+                rsp
+            }
+            Ok(Some(Err(d))) => declined(msg, d),
+            _ => declined(msg, Decline::IssuerUnavailable),
+        }
+    }
+
+    /// Delivers queued stand-in advices to the issuer (detokenized); returns how many were
+    /// acknowledged. The host runs this periodically.
+    pub async fn deliver_advices(&self) -> usize {
+        let Ok(pending) = self.store.pending_advices(100).await else { return 0 };
+        let mut delivered = 0;
+        for advice in pending {
+            let Ok(mut msg) = Message::unpack(&advice.payload, &ASCII87) else {
+                let _ = self.store.mark_advice_delivered(advice.id).await;
+                continue;
+            };
+            if let Some(dpan) = msg.pan().and_then(|p| Pan::parse(p.expose()).ok()) {
+                let hash = self.config.vault.pan_hash(&dpan);
+                if let Ok(Some(row)) = self.store.token(&hash).await
+                    && let Ok((fpan, exp)) = self.config.vault.open(&row.fpan_envelope, &hash)
+                {
+                    msg.set_pan(Secret::new(fpan.expose_digits().to_owned()));
+                    msg.set_expiry(Secret::new(exp.yymm()));
+                    msg.set_text(fields::ADDITIONAL_DATA_PRIVATE, issuer_marker());
+                }
+            }
+            msg.remove_field(fields::TRACK2);
+            match self.forward(msg).await {
+                Ok(rsp) if rsp.response_code().is_some_and(ResponseCode::is_approval) => {
+                    if self.store.mark_advice_delivered(advice.id).await.unwrap_or(false) {
+                        delivered += 1;
+                    }
+                }
+                _ => {
+                    let _ = self.store.bump_advice_attempt(advice.id).await;
+                }
+            }
+        }
+        delivered
+    }
+
+    async fn reverse(&self, msg: &Message) -> Message {
+        let Some(pan) = msg.pan().and_then(|p| Pan::parse(p.expose()).ok()) else {
+            return response(msg, ResponseCode::FORMAT_ERROR);
+        };
+        let mut to_issuer = msg.clone();
+        if self.config.bins.route(&pan).map(|r| r.kind) == Some(BinKind::Token) {
+            let hash = self.config.vault.pan_hash(&pan);
+            let Ok(Some(row)) = self.store.token(&hash).await else {
+                return response(msg, ResponseCode::INVALID_CARD_NUMBER);
+            };
+            let Ok((fpan, _)) = self.config.vault.open(&row.fpan_envelope, &hash) else {
+                return declined(msg, Decline::SystemMalfunction);
+            };
+            to_issuer.set_pan(Secret::new(fpan.expose_digits().to_owned()));
+            to_issuer.remove_field(fields::TRACK2);
+        }
+        match self.forward(to_issuer).await {
+            Ok(mut rsp) => {
+                rsp.set_pan(Secret::new(pan.expose_digits().to_owned()));
+                rsp
+            }
+            Err(_) => declined(msg, Decline::IssuerUnavailable),
+        }
+    }
+}
+
+/// The DE 48 marker telling the issuer the network validated the token cryptogram.
+pub const fn issuer_marker() -> &'static str {
+    "TV=V"
+}
+
+fn network_management(msg: &Message) -> Message {
+    let mut rsp = Message::new(Mti::NETWORK_MANAGEMENT_RESPONSE);
+    for n in [fields::TRANSMISSION_DATE_TIME, fields::STAN] {
+        if let Some(v) = msg.field(n) {
+            rsp.set_field(n, v.clone());
+        }
+    }
+    rsp.set_network_management_code(
+        msg.network_management_code().unwrap_or(NetworkManagementCode::ECHO_TEST),
+    );
+    rsp.set_response_code(ResponseCode::APPROVED);
+    rsp
+}
+
+/// Serves the network on `listener` until `shutdown` resolves; delivers stand-in advices every
+/// `advice_interval` meanwhile.
+pub async fn run(
+    listener: TcpListener,
+    network: Arc<Network>,
+    advice_interval: Duration,
+    shutdown: impl Future<Output = ()> + Send,
+) -> ServeReport {
+    let courier = Arc::clone(&network);
+    let advices = tokio::spawn(async move {
+        let mut tick = tokio::time::interval(advice_interval);
+        loop {
+            tick.tick().await;
+            courier.deliver_advices().await;
+        }
+    });
+    let handler = iso8583_net::handler_fn(move |msg: Message| {
+        let network = Arc::clone(&network);
+        async move { network.handle(msg).await }
+    });
+    let report = iso8583_net::serve(listener, IsoCodec, handler, shutdown).await;
+    advices.abort();
+    report
+}
