@@ -85,14 +85,18 @@ fn doc(root: &Path) -> Result<()> {
         .args(["doc", "--workspace", "--no-deps"]))
 }
 
-/// Third-party checks: pyemv recomputes the cryptograms and ARPCs that `tapwallet tap` produces.
-/// Needs python3 with pyemv (`scripts/test` installs it).
+/// Third-party checks: pyemv recomputes the cryptograms and ARPCs that `tapwallet tap` produces;
+/// pyiso8583 encodes and decodes the same ISO 8583 messages as the `iso8583` crate.
+/// Needs python3 with pyemv (`scripts/test` installs it) and pyiso8583 4.0.1.
 fn interop(root: &Path) -> Result<()> {
     run(cargo(root).args(["build", "-p", "cli"]))?;
     let mut cmd = std::process::Command::new("python3");
     cmd.current_dir(root)
         .args(["scripts/interop/pyemv_check.py", "target/debug/tapwallet"]);
-    run(&mut cmd)
+    run(&mut cmd)?;
+    run(std::process::Command::new("python3")
+        .current_dir(root)
+        .args(["scripts/interop/pyiso8583_check.py"]))
 }
 
 fn tidy_step(_root: &Path) -> Result<()> {

@@ -75,6 +75,7 @@
 mod client;
 mod codec;
 mod frame;
+mod iso;
 mod server;
 
 pub use client::{Client, ClientConfig, ClientError, KeepAlive};
@@ -83,6 +84,7 @@ pub use frame::{
     DEFAULT_MAX_FRAME_LEN, FrameError, FrameReader, FrameWriter, HEADER_LEN, MAX_FRAME_LEN,
     frame_header,
 };
+pub use iso::{IsoCodec, IsoKey};
 pub use server::{
     Handler, HandlerFn, ServeReport, ServerConfig, handler_fn, serve, serve_with_config,
 };
