@@ -38,7 +38,10 @@ const ECHO: &[u8] = &[
 ];
 
 fn response(req: &Message, code: ResponseCode) -> Message {
-    let mti = req.mti.response_mti().unwrap_or(Mti::AUTHORIZATION_RESPONSE);
+    let mti = req
+        .mti
+        .response_mti()
+        .unwrap_or(Mti::AUTHORIZATION_RESPONSE);
     let mut rsp = Message::new(mti);
     for &n in ECHO {
         if let Some(v) = req.field(n) {
@@ -52,7 +55,12 @@ fn response(req: &Message, code: ResponseCode) -> Message {
 impl Acquirer {
     /// An acquirer on `store` routing to the network through `network`.
     pub fn new(store: Store, network: Client<IsoCodec>, timeout: Duration, clock: Clock) -> Self {
-        Self { store, network, timeout, clock }
+        Self {
+            store,
+            network,
+            timeout,
+            clock,
+        }
     }
 
     /// Answers one message from a terminal.
@@ -64,7 +72,8 @@ impl Acquirer {
             Mti::NETWORK_MANAGEMENT_REQUEST => {
                 let mut rsp = response(&msg, ResponseCode::APPROVED);
                 rsp.set_network_management_code(
-                    msg.network_management_code().unwrap_or(NetworkManagementCode::ECHO_TEST),
+                    msg.network_management_code()
+                        .unwrap_or(NetworkManagementCode::ECHO_TEST),
                 );
                 Some(rsp)
             }
@@ -88,7 +97,11 @@ impl Acquirer {
         msg.set_merchant_type(&merchant.mcc);
         msg.set_merchant_id(&merchant.merchant_id);
         msg.set_merchant_name_location(&merchant.name_location);
-        let answer = match self.network.request_with_timeout(msg.clone(), self.timeout).await {
+        let answer = match self
+            .network
+            .request_with_timeout(msg.clone(), self.timeout)
+            .await
+        {
             Ok(rsp) => rsp,
             Err(e) => {
                 tracing::warn!(error = %e, "network did not answer; answered 91");
@@ -99,9 +112,18 @@ impl Acquirer {
             terminal_id: terminal,
             stan: msg.stan().map(|s| format!("{s:06}")).unwrap_or_default(),
             rrn: msg.rrn().unwrap_or_default().to_owned(),
-            amount_minor: msg.amount_minor().and_then(|a| i64::try_from(a).ok()).unwrap_or(0),
-            currency_numeric: msg.currency_code().and_then(|c| c.parse().ok()).unwrap_or(0),
-            response_code: answer.response_code().map(|c| c.as_str().to_owned()).unwrap_or_default(),
+            amount_minor: msg
+                .amount_minor()
+                .and_then(|a| i64::try_from(a).ok())
+                .unwrap_or(0),
+            currency_numeric: msg
+                .currency_code()
+                .and_then(|c| c.parse().ok())
+                .unwrap_or(0),
+            response_code: answer
+                .response_code()
+                .map(|c| c.as_str().to_owned())
+                .unwrap_or_default(),
             auth_code: answer.auth_code().map(str::to_owned),
             at_unix: (self.clock)(),
         };

@@ -3,10 +3,14 @@
 
 mod demo;
 mod env;
+mod hosts;
+mod pos;
+mod seed;
 mod tap;
 mod trace;
 mod verify;
 
+use std::future::Future;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
@@ -27,6 +31,27 @@ enum Command {
     /// Verify an ARQC from `tapwallet tap --json` output (read on stdin) with the issuer's key;
     /// explain any mismatch.
     VerifyArqc(verify::VerifyArgs),
+    /// Run acquirer, card network and issuer in one process (embedded SQLite by default), seeded
+    /// with demo cards, tokens and a terminal on first run.
+    Up(hosts::UpArgs),
+    /// A payment terminal.
+    #[command(subcommand)]
+    Pos(pos::PosCommand),
+}
+
+/// Runs an async command on a multi-threaded runtime, with logs on stderr (`RUST_LOG`).
+fn block_on<F: Future<Output = anyhow::Result<ExitCode>>>(f: F) -> anyhow::Result<ExitCode> {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env()
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+        )
+        .try_init();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?;
+    runtime.block_on(f)
 }
 
 fn main() -> ExitCode {
@@ -34,6 +59,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Tap(args) => tap::run(&args),
         Command::VerifyArqc(args) => verify::run(&args),
+        Command::Up(args) => block_on(hosts::up(&args)),
+        Command::Pos(cmd) => block_on(pos::run(&cmd)),
     };
     match result {
         Ok(code) => code,

@@ -6,6 +6,11 @@
 //! and [`Decline::response_code`] is the one place that maps a decision to ISO 8583 DE 39.
 #![forbid(unsafe_code)]
 
+/// The DE 48 (additional data) marker a card network adds when it validated a token's
+/// cryptogram on the issuer's behalf: the issuer, which holds no token keys, then skips its own
+/// cryptogram check.
+pub const NETWORK_VALIDATED_MARKER: &str = "TV=V";
+
 mod atc;
 mod bins;
 mod decision;

@@ -59,7 +59,10 @@ const ECHO: &[u8] = &[
 
 /// The response to `req` with the echoed fields and response code `code`.
 fn response(req: &Message, code: ResponseCode) -> Message {
-    let mti = req.mti.response_mti().unwrap_or(Mti::AUTHORIZATION_RESPONSE);
+    let mti = req
+        .mti
+        .response_mti()
+        .unwrap_or(Mti::AUTHORIZATION_RESPONSE);
     let mut rsp = Message::new(mti);
     for &n in ECHO {
         if let Some(v) = req.field(n) {
@@ -119,21 +122,27 @@ fn parse_request(msg: &Message) -> Result<Request, Decline> {
     let icc = msg.icc_tlv().map_err(|_| Decline::FormatError)?;
     let network_validated = msg
         .text(fields::ADDITIONAL_DATA_PRIVATE)
-        .is_some_and(|d| d.contains(network_token_marker()));
+        .is_some_and(|d| d.contains(domain::NETWORK_VALIDATED_MARKER));
     let dedup_key = dedup_key(msg).ok_or(Decline::FormatError)?;
-    Ok(Request { pan, amount, expiry, psn, icc, network_validated, dedup_key })
-}
-
-/// The DE 48 marker a card network sets when it validated a token cryptogram on the issuer's
-/// behalf (the issuer cannot: it does not hold token keys).
-pub const fn network_token_marker() -> &'static str {
-    "TV=V"
+    Ok(Request {
+        pan,
+        amount,
+        expiry,
+        psn,
+        icc,
+        network_validated,
+        dedup_key,
+    })
 }
 
 impl Issuer {
     /// An issuer on `store`.
     pub fn new(store: Store, config: IssuerConfig, clock: Clock) -> Self {
-        Self { store, config, clock }
+        Self {
+            store,
+            config,
+            clock,
+        }
     }
 
     /// The store.
@@ -143,7 +152,8 @@ impl Issuer {
 
     /// The keyed hash under which a card is stored.
     pub fn pan_hash(&self, pan: &Pan) -> [u8; 32] {
-        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(self.config.pan_hash_key.expose())
+        let Ok(mut mac) =
+            <Hmac<Sha256> as KeyInit>::new_from_slice(self.config.pan_hash_key.expose())
         else {
             return [0; 32];
         };
@@ -170,7 +180,10 @@ impl Issuer {
         };
         let now = (self.clock)();
         let Ok(date) = Date::from_unix_seconds(now) else {
-            return response(msg, ResponseCode(Decline::SystemMalfunction.response_code()));
+            return response(
+                msg,
+                ResponseCode(Decline::SystemMalfunction.response_code()),
+            );
         };
         let cryptogram = if req.network_validated {
             None
@@ -190,11 +203,21 @@ impl Issuer {
         let outcome = self
             .store
             .issuer_authorize(&row, window, |state| {
-                let verdict = judge(&state, &req, &limits, date, cryptogram.map(|c| c.0));
+                let verdict = judge(
+                    &state,
+                    &req,
+                    &limits,
+                    date,
+                    cryptogram.as_ref().map(|c| c.0),
+                );
                 let (code, auth_code, hold) = match verdict {
                     Ok(()) => {
                         let code = AuthCode::from_sequence(state.sequence);
-                        (ResponseCode::APPROVED, Some(code.as_str().to_owned()), row.amount_minor)
+                        (
+                            ResponseCode::APPROVED,
+                            Some(code.as_str().to_owned()),
+                            row.amount_minor,
+                        )
                     }
                     Err(d) => (code_of(d), None, 0),
                 };
@@ -212,17 +235,29 @@ impl Issuer {
                     }
                 }
                 let blob = rsp.pack(&ASCII87).unwrap_or_default();
-                AuthDecision { response_code: code.as_str().to_owned(), auth_code, hold_minor: hold, response_blob: blob }
+                AuthDecision {
+                    response_code: code.as_str().to_owned(),
+                    auth_code,
+                    hold_minor: hold,
+                    response_blob: blob,
+                }
             })
             .await;
         match outcome {
             Ok(AuthOutcome::Fresh(stored) | AuthOutcome::Duplicate(stored)) => {
-                Message::unpack(&stored.response_blob, &ASCII87)
-                    .unwrap_or_else(|_| response(msg, ResponseCode(Decline::SystemMalfunction.response_code())))
+                Message::unpack(&stored.response_blob, &ASCII87).unwrap_or_else(|_| {
+                    response(
+                        msg,
+                        ResponseCode(Decline::SystemMalfunction.response_code()),
+                    )
+                })
             }
             Err(e) => {
                 tracing::error!(error = %e, "issuer store failed; answered 96");
-                response(msg, ResponseCode(Decline::SystemMalfunction.response_code()))
+                response(
+                    msg,
+                    ResponseCode(Decline::SystemMalfunction.response_code()),
+                )
             }
         }
     }
@@ -233,15 +268,25 @@ impl Issuer {
         &'a self,
         req: &'a Request,
         icc: &'a TagMap,
-    ) -> (bool, Option<Box<dyn Fn(ResponseCode) -> Option<Vec<u8>> + Send + Sync + 'a>>) {
+    ) -> (
+        bool,
+        Option<Box<dyn Fn(ResponseCode) -> Option<Vec<u8>> + Send + Sync + 'a>>,
+    ) {
         let lookup = |t: Tag| icc.get(t);
-        let Some(iad) = icc.get(emv::tags::IAD) else { return (false, None) };
-        let Ok(cvn) = Cvn::from_iad(iad) else { return (false, None) };
-        let Ok(icc_mk) = derive_icc_master_key(cvn, &self.config.imk, req.pan.expose_digits(), req.psn)
+        let Some(iad) = icc.get(emv::tags::IAD) else {
+            return (false, None);
+        };
+        let Ok(cvn) = Cvn::from_iad(iad) else {
+            return (false, None);
+        };
+        let Ok(icc_mk) =
+            derive_icc_master_key(cvn, &self.config.imk, req.pan.expose_digits(), req.psn)
         else {
             return (false, None);
         };
-        let Some(arqc) = icc.get(emv::tags::APPLICATION_CRYPTOGRAM).and_then(|a| <[u8; 8]>::try_from(a).ok())
+        let Some(arqc) = icc
+            .get(emv::tags::APPLICATION_CRYPTOGRAM)
+            .and_then(|a| <[u8; 8]>::try_from(a).ok())
         else {
             return (false, None);
         };
@@ -260,15 +305,22 @@ impl Issuer {
     }
 
     async fn reverse(&self, msg: &Message) -> Message {
-        let Some(key) = dedup_key(msg) else { return response(msg, ResponseCode::FORMAT_ERROR) };
+        let Some(key) = dedup_key(msg) else {
+            return response(msg, ResponseCode::FORMAT_ERROR);
+        };
         match self.store.issuer_reverse(&key).await {
-            Ok(ReverseOutcome::Released { .. } | ReverseOutcome::AlreadyReversed) => {
-                response(msg, ResponseCode::APPROVED)
-            }
+            Ok(
+                ReverseOutcome::Released { .. }
+                | ReverseOutcome::AlreadyReversed
+                | ReverseOutcome::NothingHeld,
+            ) => response(msg, ResponseCode::APPROVED),
             Ok(ReverseOutcome::NotFound) => response(msg, ResponseCode::RECORD_NOT_FOUND),
             Err(e) => {
                 tracing::error!(error = %e, "issuer store failed on a reversal; answered 96");
-                response(msg, ResponseCode(Decline::SystemMalfunction.response_code()))
+                response(
+                    msg,
+                    ResponseCode(Decline::SystemMalfunction.response_code()),
+                )
             }
         }
     }
@@ -288,11 +340,18 @@ impl Issuer {
         };
         let rsp = response(msg, ResponseCode::APPROVED);
         let blob = rsp.pack(&ASCII87).unwrap_or_default();
-        match self.store.issuer_advice(&row, msg.auth_code().map(str::to_owned), blob).await {
+        match self
+            .store
+            .issuer_advice(&row, msg.auth_code().map(str::to_owned), blob)
+            .await
+        {
             Ok(_) => rsp,
             Err(e) => {
                 tracing::error!(error = %e, "issuer store failed on an advice; answered 96");
-                response(msg, ResponseCode(Decline::SystemMalfunction.response_code()))
+                response(
+                    msg,
+                    ResponseCode(Decline::SystemMalfunction.response_code()),
+                )
             }
         }
     }
@@ -320,7 +379,9 @@ fn judge(
         .ok_or(Decline::SystemMalfunction)?;
     let minor = |v: i64| u64::try_from(v).unwrap_or(0);
     let kind = if account.kind == "credit" {
-        AccountKind::Credit { limit_minor: minor(account.limit_minor) }
+        AccountKind::Credit {
+            limit_minor: minor(account.limit_minor),
+        }
     } else {
         AccountKind::Debit
     };
@@ -331,10 +392,23 @@ fn judge(
         holds_minor: minor(account.holds_minor),
         open: account.open,
     };
-    let velocity =
-        Velocity { count: state.velocity_count, amount_minor: minor(state.velocity_amount_minor) };
-    let facts = IssuerFacts { amount: req.amount, expiry_given: req.expiry, date, cryptogram_ok };
-    decide(&IssuerCard { status, expiry }, &account, &velocity, limits, &facts)
+    let velocity = Velocity {
+        count: state.velocity_count,
+        amount_minor: minor(state.velocity_amount_minor),
+    };
+    let facts = IssuerFacts {
+        amount: req.amount,
+        expiry_given: req.expiry,
+        date,
+        cryptogram_ok,
+    };
+    decide(
+        &IssuerCard { status, expiry },
+        &account,
+        &velocity,
+        limits,
+        &facts,
+    )
 }
 
 /// 0800 sign-on, sign-off and echo: answered 00.
@@ -345,7 +419,9 @@ pub(crate) fn network_management(msg: &Message) -> Message {
             rsp.set_field(n, v.clone());
         }
     }
-    let code = msg.network_management_code().unwrap_or(NetworkManagementCode::ECHO_TEST);
+    let code = msg
+        .network_management_code()
+        .unwrap_or(NetworkManagementCode::ECHO_TEST);
     rsp.set_network_management_code(code);
     rsp.set_response_code(ResponseCode::APPROVED);
     rsp

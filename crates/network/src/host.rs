@@ -6,8 +6,8 @@ use std::time::Duration;
 
 use cards::{Amount, Currency, Date, Expiry, Pan};
 use domain::{
-    AtcVerdict, AtcWindow, AuthCode, BinKind, BinTable, Channel, ChannelSet, Decline,
-    StandInFacts, StandInRules, TokenControls, TokenFacts, TokenStatus, check_token, stand_in,
+    AtcVerdict, AtcWindow, AuthCode, BinKind, BinTable, Channel, ChannelSet, Decline, StandInFacts,
+    StandInRules, TokenControls, TokenFacts, TokenStatus, check_token, stand_in,
 };
 use emv_crypto::{
     ArpcMethod, ArpcResponse, Cvn, MasterKey, derive_icc_master_key, issuer_authentication_data,
@@ -64,7 +64,10 @@ const ECHO: &[u8] = &[
 ];
 
 fn response(req: &Message, code: ResponseCode) -> Message {
-    let mti = req.mti.response_mti().unwrap_or(Mti::AUTHORIZATION_RESPONSE);
+    let mti = req
+        .mti
+        .response_mti()
+        .unwrap_or(Mti::AUTHORIZATION_RESPONSE);
     let mut rsp = Message::new(mti);
     for &n in ECHO {
         if let Some(v) = req.field(n) {
@@ -89,10 +92,16 @@ fn channel(msg: &Message) -> Channel {
 }
 
 fn psn_of(msg: &Message, icc: &TagMap) -> u8 {
-    if let Some(p) = icc.get(emv::tags::PAN_SEQUENCE_NUMBER).and_then(|p| p.first()) {
+    if let Some(p) = icc
+        .get(emv::tags::PAN_SEQUENCE_NUMBER)
+        .and_then(|p| p.first())
+    {
         return *p;
     }
-    match msg.card_sequence_number().and_then(|t| t.parse::<u8>().ok()) {
+    match msg
+        .card_sequence_number()
+        .and_then(|t| t.parse::<u8>().ok())
+    {
         Some(n) => ((n / 10 % 10) << 4) | (n % 10),
         None => 0,
     }
@@ -101,7 +110,6 @@ fn psn_of(msg: &Message, icc: &TagMap) -> u8 {
 /// What the token checks established, for the issuer leg and the answer.
 struct TokenContext {
     dpan: Pan,
-    token_expiry: Expiry,
     hash: [u8; 32],
     cvn: Cvn,
     token_mk: MasterKey,
@@ -112,8 +120,18 @@ struct TokenContext {
 
 impl Network {
     /// A network on `store`, forwarding to the issuer through `issuer`.
-    pub fn new(store: Store, config: NetworkConfig, issuer: Client<IsoCodec>, clock: Clock) -> Self {
-        Self { store, config, issuer, clock }
+    pub fn new(
+        store: Store,
+        config: NetworkConfig,
+        issuer: Client<IsoCodec>,
+        clock: Clock,
+    ) -> Self {
+        Self {
+            store,
+            config,
+            issuer,
+            clock,
+        }
     }
 
     /// The store.
@@ -142,8 +160,12 @@ impl Network {
     }
 
     async fn authorize(&self, msg: &Message) -> Message {
-        let Some(pan) = msg.pan() else { return declined(msg, Decline::FormatError) };
-        let Ok(pan) = Pan::parse(pan.expose()) else { return declined(msg, Decline::CardNotFound) };
+        let Some(pan) = msg.pan() else {
+            return declined(msg, Decline::FormatError);
+        };
+        let Ok(pan) = Pan::parse(pan.expose()) else {
+            return declined(msg, Decline::CardNotFound);
+        };
         match self.config.bins.route(&pan).map(|r| r.kind) {
             Some(BinKind::Token) => self.authorize_token(msg, pan).await,
             Some(BinKind::Account) => match self.forward(msg.clone()).await {
@@ -155,7 +177,9 @@ impl Network {
     }
 
     async fn forward(&self, msg: Message) -> Result<Message, ClientError> {
-        self.issuer.request_with_timeout(msg, self.config.issuer_timeout).await
+        self.issuer
+            .request_with_timeout(msg, self.config.issuer_timeout)
+            .await
     }
 
     /// Token checks, cryptogram, replay: `Err` is the decline to answer.
@@ -187,18 +211,24 @@ impl Network {
             expiry_given,
             date: self.today()?,
         })?;
-        let icc = msg.icc_tlv().map_err(|_| Decline::FormatError)?.ok_or(Decline::ChipDataMissing)?;
+        let icc = msg
+            .icc_tlv()
+            .map_err(|_| Decline::FormatError)?
+            .ok_or(Decline::ChipDataMissing)?;
         let iad = icc.get(emv::tags::IAD).ok_or(Decline::ChipDataMissing)?;
         let cvn = Cvn::from_iad(iad).map_err(|_| Decline::CryptogramInvalid)?;
         let psn = psn_of(msg, &icc);
-        let token_mk = derive_icc_master_key(cvn, &self.config.token_imk, dpan.expose_digits(), psn)
-            .map_err(|_| Decline::CryptogramInvalid)?;
+        let token_mk =
+            derive_icc_master_key(cvn, &self.config.token_imk, dpan.expose_digits(), psn)
+                .map_err(|_| Decline::CryptogramInvalid)?;
         let arqc: [u8; 8] = icc
             .get(emv::tags::APPLICATION_CRYPTOGRAM)
             .and_then(|a| a.try_into().ok())
             .ok_or(Decline::ChipDataMissing)?;
         // The amount in DE 4 must be the one the cryptogram covers.
-        let amount_tag = icc.get(emv::tags::AMOUNT_AUTHORISED).ok_or(Decline::ChipDataMissing)?;
+        let amount_tag = icc
+            .get(emv::tags::AMOUNT_AUTHORISED)
+            .ok_or(Decline::ChipDataMissing)?;
         let de4 = msg.amount_minor().ok_or(Decline::FormatError)?;
         if cards::bcd::decode_n(amount_tag) != Some(de4) {
             return Err(Decline::CryptogramInvalid);
@@ -228,7 +258,15 @@ impl Network {
         if verdict != AtcVerdict::Fresh {
             return Err(Decline::AtcReplayed);
         }
-        Ok(TokenContext { dpan, token_expiry, hash, cvn, token_mk, icc, arqc, row })
+        Ok(TokenContext {
+            dpan,
+            hash,
+            cvn,
+            token_mk,
+            icc,
+            arqc,
+            row,
+        })
     }
 
     async fn authorize_token(&self, msg: &Message, dpan: Pan) -> Message {
@@ -247,12 +285,19 @@ impl Network {
         to_issuer.remove_field(fields::TRACK2);
         to_issuer.set_text(
             fields::ADDITIONAL_DATA_PRIVATE,
-            &format!("{};TR={}", issuer_marker(), ctx.row.token_requestor_id),
+            &format!(
+                "{};TR={}",
+                domain::NETWORK_VALIDATED_MARKER,
+                ctx.row.token_requestor_id
+            ),
         );
         let mut answer = match self.forward(to_issuer).await {
             Ok(rsp) => {
                 if ctx.row.standin_count > 0 {
-                    let _ = self.store.token_update(&ctx.hash, |row| row.standin_count = 0).await;
+                    let _ = self
+                        .store
+                        .token_update(&ctx.hash, |row| row.standin_count = 0)
+                        .await;
                 }
                 rsp
             }
@@ -264,7 +309,9 @@ impl Network {
         // Back to the token: the acquirer never sees the funding PAN.
         answer.set_pan(Secret::new(ctx.dpan.expose_digits().to_owned()));
         answer.remove_field(fields::EXPIRY);
-        let code = answer.response_code().unwrap_or(ResponseCode::DO_NOT_HONOUR);
+        let code = answer
+            .response_code()
+            .unwrap_or(ResponseCode::DO_NOT_HONOUR);
         // The card checks an ARPC made with its token key: the network makes it on the issuer's
         // behalf.
         let lookup = |t: Tag| ctx.icc.get(t);
@@ -285,7 +332,10 @@ impl Network {
                 answer.remove_field(fields::ICC_DATA);
             }
         }
-        answer.set_text(fields::ADDITIONAL_DATA_PRIVATE, &format!("TV=V;TUR={}", ctx.row.tur));
+        answer.set_text(
+            fields::ADDITIONAL_DATA_PRIVATE,
+            &format!("TV=V;TUR={}", ctx.row.tur),
+        );
         answer
     }
 
@@ -293,9 +343,15 @@ impl Network {
     async fn stand_in(&self, msg: &Message, ctx: &TokenContext) -> Message {
         let amount = msg
             .amount_minor()
-            .zip(msg.currency_code().and_then(|c| c.parse::<u16>().ok()).and_then(Currency::from_numeric))
+            .zip(
+                msg.currency_code()
+                    .and_then(|c| c.parse::<u16>().ok())
+                    .and_then(Currency::from_numeric),
+            )
             .and_then(|(m, c)| Amount::from_minor(m, c).ok());
-        let Some(amount) = amount else { return declined(msg, Decline::FormatError) };
+        let Some(amount) = amount else {
+            return declined(msg, Decline::FormatError);
+        };
         // Count this approval atomically, so concurrent stand-ins respect the limit.
         let rules = self.config.stand_in;
         let verdict = self
@@ -342,7 +398,9 @@ impl Network {
     /// Delivers queued stand-in advices to the issuer (detokenized); returns how many were
     /// acknowledged. The host runs this periodically.
     pub async fn deliver_advices(&self) -> usize {
-        let Ok(pending) = self.store.pending_advices(100).await else { return 0 };
+        let Ok(pending) = self.store.pending_advices(100).await else {
+            return 0;
+        };
         let mut delivered = 0;
         for advice in pending {
             let Ok(mut msg) = Message::unpack(&advice.payload, &ASCII87) else {
@@ -356,13 +414,21 @@ impl Network {
                 {
                     msg.set_pan(Secret::new(fpan.expose_digits().to_owned()));
                     msg.set_expiry(Secret::new(exp.yymm()));
-                    msg.set_text(fields::ADDITIONAL_DATA_PRIVATE, issuer_marker());
+                    msg.set_text(
+                        fields::ADDITIONAL_DATA_PRIVATE,
+                        domain::NETWORK_VALIDATED_MARKER,
+                    );
                 }
             }
             msg.remove_field(fields::TRACK2);
             match self.forward(msg).await {
                 Ok(rsp) if rsp.response_code().is_some_and(ResponseCode::is_approval) => {
-                    if self.store.mark_advice_delivered(advice.id).await.unwrap_or(false) {
+                    if self
+                        .store
+                        .mark_advice_delivered(advice.id)
+                        .await
+                        .unwrap_or(false)
+                    {
                         delivered += 1;
                     }
                 }
@@ -400,11 +466,6 @@ impl Network {
     }
 }
 
-/// The DE 48 marker telling the issuer the network validated the token cryptogram.
-pub const fn issuer_marker() -> &'static str {
-    "TV=V"
-}
-
 fn network_management(msg: &Message) -> Message {
     let mut rsp = Message::new(Mti::NETWORK_MANAGEMENT_RESPONSE);
     for n in [fields::TRANSMISSION_DATE_TIME, fields::STAN] {
@@ -413,7 +474,8 @@ fn network_management(msg: &Message) -> Message {
         }
     }
     rsp.set_network_management_code(
-        msg.network_management_code().unwrap_or(NetworkManagementCode::ECHO_TEST),
+        msg.network_management_code()
+            .unwrap_or(NetworkManagementCode::ECHO_TEST),
     );
     rsp.set_response_code(ResponseCode::APPROVED);
     rsp

@@ -1,2 +1,440 @@
 //! Durable state of the hosts: SQLite (embedded default) and PostgreSQL.
+//!
+//! One [`Store`] serves the three hosts of the card network: the issuer (accounts, cards,
+//! authorizations and their holds), the network (the token vault and the advice outbox) and the
+//! acquirer (merchants, terminals, a journal). Only this crate knows SQL. Card numbers never
+//! reach it: hosts pass 32-byte keyed hashes for lookups and encrypted envelopes for storage, and
+//! nothing here logs a bound value.
+//!
+//! # Backends
+//!
+//! [`Store::open`] takes a URL:
+//!
+//! - `sqlite://PATH`: a file, created if missing, in WAL mode with `synchronous=FULL` and a 10 s
+//!   busy timeout. Writes go through one writer connection (so writers queue in the process
+//!   instead of spinning on `SQLITE_BUSY`) and every write transaction starts with `BEGIN
+//!   IMMEDIATE`; reads use a pool of four connections, which WAL lets run beside the writer.
+//! - `sqlite::memory:`: a private in-memory database on a single connection, for tests and demos.
+//! - `postgres://...` (or `postgresql://`): a pool of 16 connections. Connect options in the URL
+//!   are honoured, e.g. `?options=-c%20search_path%3Dmy_schema` to work inside a schema.
+//!
+//! Both run two concrete sqlx pools, not the `Any` driver: the SQL is written once (in
+//! `ops.rs`) and compiled once per backend by a macro, with `$n` parameters that both engines
+//! accept.
+//!
+//! # Durability
+//!
+//! When a write returns `Ok`, it is committed and on stable storage: SQLite runs WAL with
+//! `synchronous=FULL`, so every commit syncs the WAL before it returns and survives a process
+//! crash *and* a power loss (as far as the disk honours `fsync`); PostgreSQL commits with the
+//! server's `synchronous_commit` (on by default, with the same guarantee). An approval the
+//! issuer sends is therefore never forgotten after a crash. `sqlite::memory:` keeps nothing.
+//!
+//! # Migrations
+//!
+//! Two directories with the same numbered files, `migrations/sqlite` and `migrations/postgres`,
+//! differing only in types (`BLOB`/`BYTEA`, `INTEGER PRIMARY KEY AUTOINCREMENT`/`BIGINT
+//! GENERATED ALWAYS AS IDENTITY`) and `length`/`octet_length`. They are embedded at build time
+//! and applied by [`Store::open`] (idempotently: sqlx records what ran). The integration tests
+//! assert both directories declare the same tables and columns, and, when PostgreSQL is
+//! available, that both live schemas agree.
+//!
+//! # Decisions inside transactions
+//!
+//! Operations that must be atomic take a synchronous closure: the store opens one transaction,
+//! loads the state (locking it), hands it to the closure, writes what the closure decided and
+//! commits. SQLite gets the exclusion from `BEGIN IMMEDIATE`, PostgreSQL from the dedup key's
+//! unique index and `SELECT ... FOR UPDATE` on the card, account, authorization or token rows.
+//! So a duplicate authorization is answered from the record and never posted twice, a reversal
+//! releases its hold once, and concurrent updates of a token's ATC window serialize. Closures
+//! run while those locks are held: they must be quick and must not block.
 #![forbid(unsafe_code)]
+
+mod error;
+mod ops;
+mod rows;
+
+use std::str::FromStr as _;
+use std::time::Duration;
+
+use sqlx::postgres::{PgConnectOptions, PgPool, PgPoolOptions};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous,
+};
+
+pub use error::StoreError;
+use ops::{lite, pg};
+pub use rows::{
+    AccountRow, AcquirerTxnRow, AuthDecision, AuthOutcome, AuthRequestRow, AuthState, AuthStatus,
+    IssuerCardRow, MerchantRow, NewAccount, PendingAdvice, ReverseOutcome, StoredAuth, TerminalRow,
+    TokenRow,
+};
+
+static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
+static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
+
+/// Connections in the SQLite read pool.
+const SQLITE_READERS: u32 = 4;
+/// Connections in the PostgreSQL pool.
+const POSTGRES_CONNECTIONS: u32 = 16;
+/// How long SQLite waits for another process's write lock.
+const SQLITE_BUSY_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Which database a [`Store`] runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Backend {
+    /// PostgreSQL.
+    Postgres,
+    /// SQLite (file or memory).
+    Sqlite,
+}
+
+/// The hosts' durable state. Cheap to clone: clones share the pools.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: Db,
+}
+
+#[derive(Clone, Debug)]
+enum Db {
+    Sqlite(Sqlite),
+    Postgres(PgPool),
+}
+
+#[derive(Clone, Debug)]
+struct Sqlite {
+    /// One connection: every write goes through it.
+    writer: SqlitePool,
+    /// Readers (the same pool as `writer` for an in-memory database).
+    reader: SqlitePool,
+}
+
+/// Calls the backend's function with the pool for `$role` (`reader` or `writer`; PostgreSQL
+/// has one pool for both).
+macro_rules! dispatch {
+    ($self:ident . $role:ident => $f:ident ( $($arg:expr),* $(,)? )) => {
+        match &$self.db {
+            Db::Sqlite(s) => lite::$f(&s.$role, $($arg),*).await,
+            Db::Postgres(p) => pg::$f(p, $($arg),*).await,
+        }
+    };
+}
+
+impl Store {
+    /// Opens (creating if needed) the store at `url` and applies the migrations.
+    ///
+    /// `url` is `sqlite://PATH`, `sqlite::memory:` or `postgres://...`; see the crate docs.
+    pub async fn open(url: &str) -> Result<Self, StoreError> {
+        if url.starts_with("sqlite:") {
+            Self::open_sqlite(url).await
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Self::open_postgres(url).await
+        } else {
+            Err(StoreError::UnsupportedUrl)
+        }
+    }
+
+    async fn open_sqlite(url: &str) -> Result<Self, StoreError> {
+        const BACKEND: &str = "sqlite";
+        let connect = |source| StoreError::Connect {
+            backend: BACKEND,
+            source,
+        };
+        let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
+        let in_memory = rest.starts_with(":memory:") || rest.contains("mode=memory");
+        let options = SqliteConnectOptions::from_str(url)
+            .map_err(connect)?
+            .foreign_keys(true)
+            .busy_timeout(SQLITE_BUSY_TIMEOUT);
+        let sqlite = if in_memory {
+            // The database lives as long as its one connection: never let the pool close it.
+            let pool = SqlitePoolOptions::new()
+                .max_connections(1)
+                .min_connections(1)
+                .idle_timeout(None)
+                .max_lifetime(None)
+                .connect_with(options)
+                .await
+                .map_err(connect)?;
+            Sqlite {
+                writer: pool.clone(),
+                reader: pool,
+            }
+        } else {
+            let options = options
+                .create_if_missing(true)
+                .journal_mode(SqliteJournalMode::Wal)
+                .synchronous(SqliteSynchronous::Full);
+            let writer = SqlitePoolOptions::new()
+                .max_connections(1)
+                .connect_with(options.clone())
+                .await
+                .map_err(connect)?;
+            let reader = SqlitePoolOptions::new()
+                .max_connections(SQLITE_READERS)
+                .connect_lazy_with(options);
+            Sqlite { writer, reader }
+        };
+        SQLITE_MIGRATIONS
+            .run(&sqlite.writer)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: BACKEND,
+                source,
+            })?;
+        tracing::info!(backend = BACKEND, in_memory, "store opened");
+        Ok(Self {
+            db: Db::Sqlite(sqlite),
+        })
+    }
+
+    async fn open_postgres(url: &str) -> Result<Self, StoreError> {
+        const BACKEND: &str = "postgres";
+        let connect = |source| StoreError::Connect {
+            backend: BACKEND,
+            source,
+        };
+        let options = PgConnectOptions::from_str(url).map_err(connect)?;
+        let pool = PgPoolOptions::new()
+            .max_connections(POSTGRES_CONNECTIONS)
+            .connect_with(options)
+            .await
+            .map_err(connect)?;
+        POSTGRES_MIGRATIONS
+            .run(&pool)
+            .await
+            .map_err(|source| StoreError::Migrate {
+                backend: BACKEND,
+                source,
+            })?;
+        tracing::info!(backend = BACKEND, "store opened");
+        Ok(Self {
+            db: Db::Postgres(pool),
+        })
+    }
+
+    /// Which database this store runs on.
+    pub fn backend(&self) -> Backend {
+        match self.db {
+            Db::Sqlite(_) => Backend::Sqlite,
+            Db::Postgres(_) => Backend::Postgres,
+        }
+    }
+
+    /// Closes the pools, waiting for connections in use to come back.
+    pub async fn close(&self) {
+        match &self.db {
+            Db::Sqlite(s) => {
+                s.reader.close().await;
+                s.writer.close().await;
+            }
+            Db::Postgres(p) => p.close().await,
+        }
+    }
+
+    // ---- issuer ---------------------------------------------------------------------------
+
+    /// Creates an account and returns its id.
+    pub async fn create_account(&self, account: &NewAccount) -> Result<i64, StoreError> {
+        dispatch!(self.writer => create_account(account))
+    }
+
+    /// The account with this id.
+    pub async fn account(&self, id: i64) -> Result<Option<AccountRow>, StoreError> {
+        dispatch!(self.reader => account(id))
+    }
+
+    /// Adds a card; [`StoreError::AlreadyExists`] if its hash is taken,
+    /// [`StoreError::Rejected`] if its account does not exist.
+    pub async fn create_card(&self, card: &IssuerCardRow) -> Result<(), StoreError> {
+        dispatch!(self.writer => create_card(card))
+    }
+
+    /// The card with this PAN hash.
+    pub async fn card(&self, pan_hash: &[u8; 32]) -> Result<Option<IssuerCardRow>, StoreError> {
+        dispatch!(self.reader => card(pan_hash))
+    }
+
+    /// Sets a card's status (`"active"`, `"blocked"`, `"lost_or_stolen"`); false if no such card.
+    pub async fn set_card_status(
+        &self,
+        pan_hash: &[u8; 32],
+        status: &str,
+    ) -> Result<bool, StoreError> {
+        dispatch!(self.writer => set_card_status(pan_hash, status))
+    }
+
+    /// Authorizes `req` in one transaction, exactly once per dedup key.
+    ///
+    /// If the dedup key is already stored, returns [`AuthOutcome::Duplicate`] with the original
+    /// record and posts nothing (`decide` is not called). Otherwise loads the card, its account
+    /// (both locked) and the card's velocity (approvals still held with `at_unix` greater than
+    /// `req.at_unix - window_secs`), calls `decide`, records the decision and, when
+    /// `hold_minor > 0` (an approval), adds the hold to the account, then commits and returns
+    /// [`AuthOutcome::Fresh`]. An approval without an account, or a negative hold, is refused
+    /// with [`StoreError::InvalidDecision`] and nothing is written.
+    pub async fn issuer_authorize<F>(
+        &self,
+        req: &AuthRequestRow,
+        window_secs: i64,
+        decide: F,
+    ) -> Result<AuthOutcome, StoreError>
+    where
+        F: FnOnce(AuthState) -> AuthDecision + Send,
+    {
+        dispatch!(self.writer => issuer_authorize(req, window_secs, decide))
+    }
+
+    /// Posts a stand-in approval the network reports in an advice (0120), once per dedup key.
+    ///
+    /// New key: records it as approved (`"00"`) and holds `req.amount_minor` on the card's
+    /// account; a card or account the issuer does not hold is recorded as
+    /// [`AuthStatus::Unmatched`] with nothing held. Known key: returns
+    /// [`AuthOutcome::Duplicate`], except when the issuer had declined it (answering too late
+    /// for the network): the network's approval binds, so the record becomes the advice's
+    /// approval, the hold is posted, and the outcome is [`AuthOutcome::Fresh`].
+    pub async fn issuer_advice(
+        &self,
+        req: &AuthRequestRow,
+        auth_code: Option<String>,
+        response_blob: Vec<u8>,
+    ) -> Result<AuthOutcome, StoreError> {
+        dispatch!(self.writer => issuer_advice(req, auth_code, response_blob))
+    }
+
+    /// Reverses the authorization stored under `dedup_key`, releasing its hold exactly once.
+    pub async fn issuer_reverse(&self, dedup_key: &str) -> Result<ReverseOutcome, StoreError> {
+        dispatch!(self.writer => issuer_reverse(dedup_key))
+    }
+
+    /// The authorization stored under `dedup_key`.
+    pub async fn issuer_auth(&self, dedup_key: &str) -> Result<Option<StoredAuth>, StoreError> {
+        dispatch!(self.reader => issuer_auth(dedup_key))
+    }
+
+    // ---- network ---------------------------------------------------------------------------
+
+    /// Adds a token to the vault; [`StoreError::AlreadyExists`] if its hash or TUR is taken.
+    pub async fn insert_token(&self, token: &TokenRow) -> Result<(), StoreError> {
+        dispatch!(self.writer => insert_token(token))
+    }
+
+    /// The token with this DPAN hash.
+    pub async fn token(&self, dpan_hash: &[u8; 32]) -> Result<Option<TokenRow>, StoreError> {
+        dispatch!(self.reader => token(dpan_hash))
+    }
+
+    /// The token with this token unique reference.
+    pub async fn token_by_tur(&self, tur: &str) -> Result<Option<TokenRow>, StoreError> {
+        dispatch!(self.reader => token_by_tur(tur))
+    }
+
+    /// Every token of a payment account reference, oldest first.
+    pub async fn tokens_by_par(&self, par: &str) -> Result<Vec<TokenRow>, StoreError> {
+        dispatch!(self.reader => tokens_by_par(par))
+    }
+
+    /// Sets a token's status (`"active"`, `"suspended"`, `"deleted"`); false if no such TUR.
+    pub async fn set_token_status(&self, tur: &str, status: &str) -> Result<bool, StoreError> {
+        dispatch!(self.writer => set_token_status(tur, status))
+    }
+
+    /// Loads the token locked, runs `f` on it and writes back its mutable fields (`atc_window`,
+    /// `standin_count`, `status`) if `f` changed them, in one transaction. Other fields changed
+    /// by `f` are ignored. `None` if there is no such token (`f` is not called). Concurrent
+    /// updates of one token run one after the other.
+    pub async fn token_update<T, F>(
+        &self,
+        dpan_hash: &[u8; 32],
+        f: F,
+    ) -> Result<Option<T>, StoreError>
+    where
+        F: FnOnce(&mut TokenRow) -> T + Send,
+    {
+        let updated = self
+            .token_update_with_advice(dpan_hash, |t| (f(t), None))
+            .await?;
+        Ok(updated.map(|(out, _)| out))
+    }
+
+    /// [`Store::token_update`] whose closure may also return an advice payload, enqueued in
+    /// the outbox in the same transaction (e.g. a stand-in approval and its 0120, which then
+    /// exist together or not at all). Returns the closure's value and the advice's outbox id.
+    pub async fn token_update_with_advice<T, F>(
+        &self,
+        dpan_hash: &[u8; 32],
+        f: F,
+    ) -> Result<Option<(T, Option<i64>)>, StoreError>
+    where
+        F: FnOnce(&mut TokenRow) -> (T, Option<Vec<u8>>) + Send,
+    {
+        dispatch!(self.writer => token_update(dpan_hash, f))
+    }
+
+    /// Queues an advice for delivery to an issuer; returns its outbox id.
+    pub async fn enqueue_advice(&self, payload: &[u8]) -> Result<i64, StoreError> {
+        dispatch!(self.writer => enqueue_advice(payload))
+    }
+
+    /// Up to `limit` undelivered advices, oldest first.
+    pub async fn pending_advices(&self, limit: u32) -> Result<Vec<PendingAdvice>, StoreError> {
+        dispatch!(self.reader => pending_advices(limit))
+    }
+
+    /// Marks an advice delivered; false if it was unknown or already delivered.
+    pub async fn mark_advice_delivered(&self, id: i64) -> Result<bool, StoreError> {
+        dispatch!(self.writer => mark_advice_delivered(id))
+    }
+
+    /// Counts a failed delivery attempt; returns the new count, `None` if the advice is unknown
+    /// or already delivered.
+    pub async fn bump_advice_attempt(&self, id: i64) -> Result<Option<i32>, StoreError> {
+        dispatch!(self.writer => bump_advice_attempt(id))
+    }
+
+    // ---- acquirer --------------------------------------------------------------------------
+
+    /// Adds a merchant; DE 42 must be 15 characters, DE 43 at most 40, the MCC 4.
+    pub async fn insert_merchant(&self, merchant: &MerchantRow) -> Result<(), StoreError> {
+        dispatch!(self.writer => insert_merchant(merchant))
+    }
+
+    /// Adds a terminal (DE 41, 8 characters) of an existing merchant.
+    pub async fn insert_terminal(&self, terminal: &TerminalRow) -> Result<(), StoreError> {
+        dispatch!(self.writer => insert_terminal(terminal))
+    }
+
+    /// The terminal and its merchant.
+    pub async fn terminal_with_merchant(
+        &self,
+        terminal_id: &str,
+    ) -> Result<Option<(TerminalRow, MerchantRow)>, StoreError> {
+        dispatch!(self.reader => terminal_with_merchant(terminal_id))
+    }
+
+    /// Appends a line to the acquirer's journal; returns its id.
+    pub async fn record_acquirer_txn(&self, txn: &AcquirerTxnRow) -> Result<i64, StoreError> {
+        dispatch!(self.writer => record_acquirer_txn(txn))
+    }
+
+    /// The terminal's last `limit` journal lines, newest first.
+    pub async fn acquirer_journal(
+        &self,
+        terminal_id: &str,
+        limit: u32,
+    ) -> Result<Vec<AcquirerTxnRow>, StoreError> {
+        dispatch!(self.reader => acquirer_journal(terminal_id, limit))
+    }
+
+    // ---- seeding ---------------------------------------------------------------------------
+
+    /// True once [`Store::mark_seeded`] ran: the host seeds demo data only when this is false.
+    pub async fn seeded(&self) -> Result<bool, StoreError> {
+        dispatch!(self.reader => seeded())
+    }
+
+    /// Records that demo data was seeded; false if it already was.
+    pub async fn mark_seeded(&self) -> Result<bool, StoreError> {
+        dispatch!(self.writer => mark_seeded())
+    }
+}

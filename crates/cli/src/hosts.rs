@@ -1,0 +1,186 @@
+//! `tapwallet up` (every host in one process) and `tapwallet issuer|network|acquirer` (one each).
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+use iso8583_net::{Client, ClientConfig, IsoCodec};
+use network::vault::VaultKeys;
+use store::Store;
+use tokio::net::TcpListener;
+
+use crate::{env, seed};
+
+/// Where the hosts keep their state.
+#[derive(Debug, Args, Clone)]
+pub(crate) struct StoreArgs {
+    /// Database: `sqlite://PATH` (created on first run) or `postgres://USER@HOST:PORT/DB`.
+    #[arg(
+        long,
+        env = "TAPWALLET_DATABASE_URL",
+        default_value = "sqlite://tapwallet-data/tapwallet.db"
+    )]
+    database_url: String,
+}
+
+/// Keys of the hosts (demo keys by default; every one documented in seed.rs).
+#[derive(Debug, Args, Clone)]
+pub(crate) struct KeyArgs {
+    /// Issuer master key for application cryptograms (3DES, hex).
+    #[arg(long, env = "TAPWALLET_ISSUER_IMK", default_value = seed::ISSUER_IMK_HEX, hide_default_value = true)]
+    issuer_imk: String,
+    /// Token service master key for token-level card keys (3DES, hex).
+    #[arg(long, env = "TAPWALLET_TOKEN_IMK", default_value = seed::TOKEN_IMK_HEX, hide_default_value = true)]
+    token_imk: String,
+    /// Vault encryption key (AES-256, hex).
+    #[arg(long, env = "TAPWALLET_VAULT_KEY", default_value = seed::VAULT_KEY_HEX, hide_default_value = true)]
+    vault_key: String,
+    /// Vault lookup-hash key (HMAC-SHA-256, hex).
+    #[arg(long, env = "TAPWALLET_VAULT_HASH_KEY", default_value = seed::VAULT_HASH_KEY_HEX, hide_default_value = true)]
+    vault_hash_key: String,
+    /// Issuer card-index hash key (HMAC-SHA-256, hex).
+    #[arg(long, env = "TAPWALLET_ISSUER_HASH_KEY", default_value = seed::ISSUER_HASH_KEY_HEX, hide_default_value = true)]
+    issuer_hash_key: String,
+}
+
+/// Flags of `tapwallet up`.
+#[derive(Debug, Args)]
+pub(crate) struct UpArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Where terminals connect (the acquirer).
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    acquirer_listen: SocketAddr,
+    /// Where acquirers connect (the card network).
+    #[arg(long, default_value = "127.0.0.1:8584")]
+    network_listen: SocketAddr,
+    /// Where the network connects (the issuer).
+    #[arg(long, default_value = "127.0.0.1:8585")]
+    issuer_listen: SocketAddr,
+    /// How long the network waits for the issuer before standing in, in milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    issuer_timeout_ms: u64,
+}
+
+pub(crate) async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
+    if let Some(path) = args.database_url.strip_prefix("sqlite://")
+        && let Some(dir) = Path::new(path.split('?').next().unwrap_or(path)).parent()
+        && !dir.as_os_str().is_empty()
+    {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    Store::open(&args.database_url)
+        .await
+        .with_context(|| "opening the database (check --database-url)".to_owned())
+}
+
+fn clock() -> Arc<dyn Fn() -> i64 + Send + Sync> {
+    Arc::new(|| env::now_unix().unwrap_or(0))
+}
+
+pub(crate) fn issuer_host(store: Store, keys: &KeyArgs) -> anyhow::Result<issuer::Issuer> {
+    let config = issuer::IssuerConfig {
+        imk: seed::tdes_key(&keys.issuer_imk, "--issuer-imk")?,
+        pan_hash_key: seed::key32(&keys.issuer_hash_key, "--issuer-hash-key")?,
+        velocity: domain::VelocityLimits::default(),
+    };
+    Ok(issuer::Issuer::new(store, config, clock()))
+}
+
+pub(crate) fn vault(keys: &KeyArgs) -> anyhow::Result<VaultKeys> {
+    let enc = seed::key32(&keys.vault_key, "--vault-key")?;
+    let hash = seed::key32(&keys.vault_hash_key, "--vault-hash-key")?;
+    VaultKeys::new(enc.expose(), hash.expose()).map_err(|e| anyhow::anyhow!("vault keys: {e}"))
+}
+
+async fn listen(addr: SocketAddr, who: &str) -> anyhow::Result<TcpListener> {
+    TcpListener::bind(addr).await.with_context(|| {
+        format!("{who} cannot listen on {addr}: is another tapwallet running? pick another port")
+    })
+}
+
+async fn connect(addr: SocketAddr, who: &str) -> anyhow::Result<Client<IsoCodec>> {
+    let config = ClientConfig::default();
+    Client::connect(addr, IsoCodec, config)
+        .await
+        .with_context(|| format!("cannot reach the {who} at {addr}: is it running?"))
+}
+
+async fn ctrl_c() {
+    let _ = tokio::signal::ctrl_c().await;
+}
+
+pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
+    let store = open_store(&args.store).await?;
+    let issuer = Arc::new(issuer_host(store.clone(), &args.keys)?);
+    let vault = vault(&args.keys)?;
+    if seed::seed(&store, &issuer, &vault).await? {
+        println!("Created the demo world in {}", args.store.database_url);
+    }
+    let issuer_listener = listen(args.issuer_listen, "the issuer").await?;
+    let network_listener = listen(args.network_listen, "the network").await?;
+    let acquirer_listener = listen(args.acquirer_listen, "the acquirer").await?;
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let issuer_task = tokio::spawn(issuer::run(
+        issuer_listener,
+        issuer,
+        stopped(stop_rx.clone()),
+    ));
+    let to_issuer = connect(args.issuer_listen, "issuer").await?;
+    let network = Arc::new(network::Network::new(
+        store.clone(),
+        network::NetworkConfig {
+            vault,
+            token_imk: seed::tdes_key(&args.keys.token_imk, "--token-imk")?,
+            bins: seed::bin_table(),
+            issuer_timeout: Duration::from_millis(args.issuer_timeout_ms),
+            stand_in: domain::StandInRules::default(),
+        },
+        to_issuer,
+        clock(),
+    ));
+    let network_task = tokio::spawn(network::run(
+        network_listener,
+        network,
+        Duration::from_secs(5),
+        stopped(stop_rx.clone()),
+    ));
+    let to_network = connect(args.network_listen, "network").await?;
+    let acquirer = Arc::new(acquirer::Acquirer::new(
+        store.clone(),
+        to_network,
+        Duration::from_secs(5),
+        clock(),
+    ));
+    let acquirer_task = tokio::spawn(acquirer::run(acquirer_listener, acquirer, stopped(stop_rx)));
+    println!("Tapwallet is up:");
+    println!(
+        "  acquirer  {} (terminals: `tapwallet pos charge --amount 12.34`)",
+        args.acquirer_listen
+    );
+    println!("  network   {}", args.network_listen);
+    println!("  issuer    {}", args.issuer_listen);
+    println!("Demo cards (tokens on the phone -> funding cards at the bank):");
+    for card in seed::DEMO_CARDS {
+        let dpan = cards::Pan::parse(card.dpan)?;
+        println!("  {}  {}", dpan.masked(), card.purpose);
+    }
+    println!("Press Ctrl-C to stop.");
+    ctrl_c().await;
+    println!("Stopping: finishing in-flight requests...");
+    let _ = stop_tx.send(true);
+    let _ = acquirer_task.await;
+    let _ = network_task.await;
+    let _ = issuer_task.await;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}

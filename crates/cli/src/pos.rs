@@ -1,0 +1,342 @@
+//! `tapwallet pos charge`: a terminal. The kernel reads an in-process card (the demo token,
+//! personalized with its token key) and sends the online request to the acquirer over TCP.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use cards::{Amount, Currency, Pan};
+use clap::{Args, Subcommand, ValueEnum};
+use emv_card::{Card, CardProfile, Counters, Scheme};
+use emv_crypto::{Cvn, derive_icc_master_key};
+use emv_kernel::{
+    ArpcCheck, IssuerResponse, Kernel, OnlineRequest, Outcome, TerminalConfig, Transaction,
+    TransactionType,
+};
+use iso8583::{Message, Mti, ResponseCode, spec::ASCII87};
+use iso8583_net::{Client, ClientConfig, IsoCodec};
+use secret::Secret;
+use serde_json::json;
+
+use crate::{env, seed};
+
+/// `tapwallet pos ...`
+#[derive(Debug, Subcommand)]
+pub(crate) enum PosCommand {
+    /// Charge an amount: tap the demo card, authorize online through the acquirer.
+    Charge(ChargeArgs),
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum)]
+enum YesNo {
+    Yes,
+    No,
+}
+
+/// Flags of `tapwallet pos charge`.
+#[derive(Debug, Args)]
+pub(crate) struct ChargeArgs {
+    /// Amount in major units, e.g. 12.34.
+    #[arg(long)]
+    amount: String,
+    /// ISO 4217 currency.
+    #[arg(long, default_value = "EUR")]
+    currency: String,
+    /// The card on the phone: a demo token (see `tapwallet up`).
+    #[arg(long, default_value = "4761739001010010")]
+    card: String,
+    /// Cryptogram version of the card: Visa 10, 18, 22; Mastercard 16, 17, 20, 21.
+    #[arg(long)]
+    cvn: Option<u8>,
+    /// The acquirer's address.
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    acquirer: SocketAddr,
+    /// This terminal's id (DE 41), known to the acquirer.
+    #[arg(long, default_value = seed::TERMINAL_ID)]
+    terminal: String,
+    /// Has the holder authenticated on the phone?
+    #[arg(long, value_enum, default_value_t = YesNo::Yes)]
+    cdcvm: YesNo,
+    /// Where the in-process card keeps its transaction counter between runs.
+    #[arg(long, default_value = "tapwallet-data/cards")]
+    card_dir: PathBuf,
+    /// Write the framed 0100 sent (2-byte length + message) to this file.
+    #[arg(long, value_name = "FILE")]
+    dump_request: Option<PathBuf>,
+    /// Seconds to wait for the answer before reversing.
+    #[arg(long, default_value_t = 10)]
+    timeout_secs: u64,
+    /// One JSON object on stdout.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(crate) async fn run(cmd: &PosCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        PosCommand::Charge(args) => charge(args).await,
+    }
+}
+
+/// The card's counters file (the in-process card's stand-in for a secure element's memory).
+fn counters_path(dir: &Path, pan: &Pan) -> PathBuf {
+    dir.join(format!("{}-{}.atc", pan.bin6(), pan.last4()))
+}
+
+fn load_counters(path: &Path) -> anyhow::Result<Counters> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => {
+            let atc = text
+                .trim()
+                .parse::<u16>()
+                .with_context(|| format!("{} is corrupt", path.display()))?;
+            Ok(Counters {
+                atc,
+                ..Counters::default()
+            })
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Counters::default()),
+        Err(e) => Err(e).with_context(|| format!("reading {}", path.display())),
+    }
+}
+
+/// Stores the ATC durably (write, fsync, rename) before the card's answer is released.
+fn store_counters(path: &Path, counters: Counters) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    writeln!(f, "{}", counters.atc)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
+}
+
+fn now_fields() -> anyhow::Result<(String, String, String)> {
+    let secs = env::now_unix()?;
+    let date = cards::Date::from_unix_seconds(secs)?;
+    let tod = secs.rem_euclid(86_400);
+    let hhmmss = format!("{:02}{:02}{:02}", tod / 3600, tod / 60 % 60, tod % 60);
+    let mmdd = format!("{:02}{:02}", date.month(), date.day());
+    Ok((format!("{mmdd}{hhmmss}"), hhmmss, mmdd))
+}
+
+fn random_digits(n: usize) -> String {
+    let mut buf = vec![0u8; n];
+    if getrandom::fill(&mut buf).is_err() {
+        return "0".repeat(n);
+    }
+    buf.iter().map(|b| char::from(b'0' + b % 10)).collect()
+}
+
+/// The 0100 for an online request.
+fn authorization_request(
+    request: &OnlineRequest,
+    amount: Amount,
+    terminal: &str,
+) -> anyhow::Result<Message> {
+    let (transmission, hhmmss, mmdd) = now_fields()?;
+    let mut msg = Message::new(Mti::AUTHORIZATION_REQUEST);
+    msg.set_pan(Secret::new(request.card.pan.expose_digits().to_owned()));
+    msg.set_processing_code("000000");
+    msg.set_amount_minor(amount.minor());
+    msg.set_transmission_date_time(&transmission);
+    msg.set_stan(random_digits(6).parse()?);
+    msg.set_local_time(&hhmmss);
+    msg.set_local_date(&mmdd);
+    if let Some(e) = request.card.expiry {
+        msg.set_expiry(Secret::new(e.yymm()));
+    }
+    // 07: contactless chip; 1: PIN entry capability.
+    msg.set_pos_entry_mode("071");
+    if let Some(psn) = request.card.psn {
+        msg.set_card_sequence_number(&format!("{:03}", (psn >> 4) * 10 + (psn & 0x0F)));
+    }
+    msg.set_rrn(&random_digits(12));
+    msg.set_terminal_id(terminal);
+    msg.set_currency_code(&format!("{:03}", amount.currency().numeric));
+    msg.set_icc_data(&request.data.to_tlv());
+    Ok(msg)
+}
+
+async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
+    let pan = Pan::parse(&args.card).map_err(|e| anyhow::anyhow!("--card: {e}"))?;
+    let scheme = if pan.expose_digits().starts_with('5') {
+        Scheme::Mastercard
+    } else {
+        Scheme::Visa
+    };
+    let cvn = match (scheme, args.cvn) {
+        (Scheme::Visa, None) => Cvn::Visa18,
+        (Scheme::Mastercard, None) => Cvn::Mastercard16,
+        (_, Some(n)) => *Cvn::ALL
+            .iter()
+            .find(|c| c.number() == n && c.scheme().to_string().eq_ignore_ascii_case(scheme.name()))
+            .with_context(|| format!("--cvn {n} is not a {} cryptogram version", scheme.name()))?,
+    };
+    let currency = Currency::lookup(&args.currency)
+        .with_context(|| format!("--currency {}: unknown ISO 4217 code", args.currency))?;
+    let amount =
+        Amount::parse(&args.amount, currency).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
+    let token_imk = seed::tdes_key(seed::TOKEN_IMK_HEX, "token key")?;
+    let token_mk = derive_icc_master_key(cvn, &token_imk, pan.expose_digits(), 0x01)
+        .map_err(|e| anyhow::anyhow!("token key: {e}"))?;
+    let expiry = cards::Expiry::new(2030, 12)?;
+    let profile = match scheme {
+        Scheme::Visa => CardProfile::visa(pan.clone(), 0x01, expiry, cvn, token_mk),
+        Scheme::Mastercard => CardProfile::mastercard(pan.clone(), 0x01, expiry, cvn, token_mk),
+    };
+    let path = counters_path(&args.card_dir, &pan);
+    let mut card = Card::new(profile, load_counters(&path)?);
+    card.set_cdcvm_verified(matches!(args.cdcvm, YesNo::Yes));
+    let txn = Transaction {
+        amount,
+        amount_other_minor: 0,
+        date: env::today()?,
+        kind: TransactionType::PURCHASE,
+    };
+    let mut kernel = Kernel::new(TerminalConfig::default(), txn, &mut env::OsRng);
+    let mut transceive = |cmd: &[u8]| -> Result<Vec<u8>, std::io::Error> {
+        let out = card.process(cmd);
+        if let Some(c) = out.persist {
+            store_counters(&path, c)?;
+        }
+        Ok(out.response.encode())
+    };
+    let mut trace = Vec::new();
+    let first = kernel.start();
+    let outcome = kernel
+        .drive(first, &mut transceive, &mut trace)
+        .context("saving the card's counter")?;
+    let Outcome::OnlineRequest(request) = outcome else {
+        return report_offline(args, &outcome);
+    };
+    let msg = authorization_request(&request, amount, &args.terminal)?;
+    if let Some(file) = &args.dump_request {
+        let bytes = msg
+            .pack(&ASCII87)
+            .map_err(|e| anyhow::anyhow!("packing the 0100: {e}"))?;
+        let len = u16::try_from(bytes.len())?;
+        let mut framed = len.to_be_bytes().to_vec();
+        framed.extend_from_slice(&bytes);
+        std::fs::write(file, framed).with_context(|| format!("writing {}", file.display()))?;
+    }
+    let client = Client::connect(args.acquirer, IsoCodec, ClientConfig::default())
+        .await
+        .with_context(|| {
+            format!(
+                "cannot reach the acquirer at {}: start it with `tapwallet up`",
+                args.acquirer
+            )
+        })?;
+    let answer = match client
+        .request_with_timeout(msg.clone(), Duration::from_secs(args.timeout_secs))
+        .await
+    {
+        Ok(a) => a,
+        Err(e) => {
+            // No answer: reverse, so a late approval holds no funds.
+            let mut reversal = msg.clone();
+            reversal.mti = Mti::REVERSAL_REQUEST;
+            let _ = client
+                .request_with_timeout(reversal, Duration::from_secs(args.timeout_secs))
+                .await;
+            bail!("no answer from the acquirer ({e}); the authorization was reversed");
+        }
+    };
+    let code = answer
+        .response_code()
+        .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
+    let icc = answer.icc_tlv().ok().flatten();
+    let data91 = icc
+        .as_ref()
+        .and_then(|t| t.get(emv::tags::ISSUER_AUTHENTICATION_DATA))
+        .map(<[u8]>::to_vec);
+    let step = kernel.complete(IssuerResponse {
+        approved: code.is_approval(),
+        arc: code.0,
+        issuer_authentication_data: data91,
+    });
+    let done = kernel
+        .drive(step, &mut transceive, &mut trace)
+        .context("saving the card's counter")?;
+    let arpc = match &done {
+        Outcome::Completed(c) => c.arpc,
+        _ => ArpcCheck::NotSent,
+    };
+    let approved = code.is_approval() && !matches!(arpc, ArpcCheck::Rejected(_));
+    let arpc_text = match arpc {
+        ArpcCheck::NotSent => "no ARPC",
+        ArpcCheck::Accepted => "card accepted the ARPC",
+        ArpcCheck::Rejected(_) => "card REJECTED the ARPC",
+    };
+    if args.json {
+        let out = json!({
+            "outcome": if approved { "approved" } else { "declined" },
+            "response_code": code.as_str(),
+            "reason": code.name(),
+            "auth_code": answer.auth_code(),
+            "arpc": match arpc { ArpcCheck::NotSent => "not_sent", ArpcCheck::Accepted => "accepted", ArpcCheck::Rejected(_) => "rejected" },
+            "pan": request.card.pan.masked(),
+            "amount_minor": amount.minor(),
+            "currency": amount.currency().alpha,
+            "stan": msg.stan(),
+            "rrn": msg.rrn(),
+            "terminal": args.terminal,
+            "atc": request.data.get(emv::tags::ATC).map(hex::encode_upper),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let verdict = if approved { "APPROVED" } else { "DECLINED" };
+        println!(
+            "{verdict}: {} ({}), {arpc_text}",
+            code.name(),
+            code.as_str()
+        );
+        println!();
+        println!(
+            "  TAPWALLET CAFE, PARIS            terminal {}",
+            args.terminal
+        );
+        println!(
+            "  card     {}  {}",
+            request.card.pan.masked(),
+            request.card.label.as_deref().unwrap_or("")
+        );
+        println!("  amount   {amount}");
+        println!("  auth     {}", answer.auth_code().unwrap_or("-"));
+        println!(
+            "  RRN      {}   STAN {:06}",
+            msg.rrn().unwrap_or("-"),
+            msg.stan().unwrap_or(0)
+        );
+        println!(
+            "  verified {}",
+            match request.cvm {
+                emv_kernel::Cvm::ConsumerDevice => "on the phone",
+                emv_kernel::Cvm::NoCvm => "no CVM (under the limit)",
+                emv_kernel::Cvm::OnlinePin => "online PIN",
+                emv_kernel::Cvm::Signature => "signature",
+            }
+        );
+    }
+    Ok(if approved {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn report_offline(args: &ChargeArgs, outcome: &Outcome) -> anyhow::Result<ExitCode> {
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json!({ "outcome": outcome.name() }))?
+        );
+    } else {
+        crate::trace::print_outcome(outcome);
+    }
+    Ok(ExitCode::from(1))
+}

@@ -1,0 +1,227 @@
+//! The demo world `tapwallet up` creates on first run: one issuer with funding cards, the
+//! network's tokens for them, one merchant with one terminal, and the demo keys.
+//!
+//! Every card number is a published test number (Visa, Mastercard and processor test ranges);
+//! every key is a documented demo key. Production deployments pass their own keys by flag or
+//! environment variable (see `tapwallet up --help`).
+
+use anyhow::Context;
+use cards::{Expiry, Pan};
+use domain::{BinKind, BinRange, BinTable, ChannelSet};
+use emv_crypto::{KeyAlgorithm, MasterKey};
+use network::vault::VaultKeys;
+use store::{IssuerCardRow, MerchantRow, NewAccount, Store, TerminalRow, TokenRow};
+
+/// The documented demo issuer master key (the classic public test key).
+pub(crate) const ISSUER_IMK_HEX: &str = "0123456789ABCDEFFEDCBA9876543210";
+/// The documented demo token-service master key (token-level card keys).
+pub(crate) const TOKEN_IMK_HEX: &str = "89ABCDEF0123456776543210FEDCBA98";
+/// Demo vault encryption key (AES-256).
+pub(crate) const VAULT_KEY_HEX: &str =
+    "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F";
+/// Demo vault lookup-hash key.
+pub(crate) const VAULT_HASH_KEY_HEX: &str =
+    "1F1E1D1C1B1A191817161514131211100F0E0D0C0B0A09080706050403020100";
+/// Demo issuer card-index hash key.
+pub(crate) const ISSUER_HASH_KEY_HEX: &str =
+    "A0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF";
+
+/// The demo terminal and merchant.
+pub(crate) const TERMINAL_ID: &str = "TWPOS001";
+pub(crate) const MERCHANT_ID: &str = "TW0000000000001";
+
+/// One demo funding card and its token.
+pub(crate) struct DemoCard {
+    /// What the demo is for, shown by `tapwallet up`.
+    pub(crate) purpose: &'static str,
+    pub(crate) fpan: &'static str,
+    pub(crate) fpan_expiry: (u16, u8),
+    pub(crate) account: &'static str,
+    pub(crate) limit_or_balance_minor: i64,
+    pub(crate) card_status: &'static str,
+    pub(crate) dpan: &'static str,
+    pub(crate) token_status: &'static str,
+    pub(crate) channels: ChannelSet,
+}
+
+/// The demo cards. DPANs sit in the network's token ranges, FPANs in account ranges.
+pub(crate) const DEMO_CARDS: &[DemoCard] = &[
+    DemoCard {
+        purpose: "Visa, credit 5 000.00 EUR: approves",
+        fpan: "4111111111111111",
+        fpan_expiry: (2030, 12),
+        account: "credit",
+        limit_or_balance_minor: 500_000,
+        card_status: "active",
+        dpan: "4761739001010010",
+        token_status: "active",
+        channels: ChannelSet::ALL,
+    },
+    DemoCard {
+        purpose: "Mastercard, debit 1 000.00 EUR: approves",
+        fpan: "5555555555554444",
+        fpan_expiry: (2030, 12),
+        account: "debit",
+        limit_or_balance_minor: 100_000,
+        card_status: "active",
+        dpan: "5413330089010012",
+        token_status: "active",
+        channels: ChannelSet::ALL,
+    },
+    DemoCard {
+        purpose: "Visa, debit 10.00 EUR: declines 51 above 10.00",
+        fpan: "4012888888881881",
+        fpan_expiry: (2030, 12),
+        account: "debit",
+        limit_or_balance_minor: 1_000,
+        card_status: "active",
+        dpan: "4761739001010028",
+        token_status: "active",
+        channels: ChannelSet::ALL,
+    },
+    DemoCard {
+        purpose: "Visa, token suspended: declines 62",
+        fpan: "4222222222222",
+        fpan_expiry: (2030, 12),
+        account: "credit",
+        limit_or_balance_minor: 500_000,
+        card_status: "active",
+        dpan: "4761739001010036",
+        token_status: "suspended",
+        channels: ChannelSet::ALL,
+    },
+    DemoCard {
+        purpose: "Visa, token for e-commerce only: declines 57 at a terminal",
+        fpan: "4242424242424242",
+        fpan_expiry: (2030, 12),
+        account: "credit",
+        limit_or_balance_minor: 500_000,
+        card_status: "active",
+        dpan: "4761739001010044",
+        token_status: "active",
+        channels: ChannelSet(4),
+    },
+];
+
+/// The network's BIN table: Visa and Mastercard token ranges (narrower, so they win), then the
+/// account ranges around them.
+pub(crate) fn bin_table() -> BinTable {
+    let r = |low, high, kind, owner: &str| BinRange {
+        low,
+        high,
+        kind,
+        owner: owner.to_owned(),
+    };
+    BinTable::new(vec![
+        r(47_617_390, 47_617_399, BinKind::Token, "tapwallet-tsp"),
+        r(54_133_300, 54_133_399, BinKind::Token, "tapwallet-tsp"),
+        r(
+            40_000_000,
+            49_999_999,
+            BinKind::Account,
+            "tapwallet-demo-bank",
+        ),
+        r(
+            51_000_000,
+            55_999_999,
+            BinKind::Account,
+            "tapwallet-demo-bank",
+        ),
+    ])
+}
+
+/// A 3DES master key from hex.
+pub(crate) fn tdes_key(hex_key: &str, what: &str) -> anyhow::Result<MasterKey> {
+    let bytes = secret::Secret::new(
+        hex::decode(hex_key.trim()).with_context(|| format!("{what} must be hex"))?,
+    );
+    MasterKey::new(KeyAlgorithm::Tdes2, bytes.expose())
+        .map_err(|e| anyhow::anyhow!("{what}: {e} (a double-length 3DES key is 32 hex digits)"))
+}
+
+/// 32 bytes from hex.
+pub(crate) fn key32(hex_key: &str, what: &str) -> anyhow::Result<secret::Secret<[u8; 32]>> {
+    let bytes = secret::Secret::new(
+        hex::decode(hex_key.trim()).with_context(|| format!("{what} must be hex"))?,
+    );
+    let arr: [u8; 32] = bytes
+        .expose()
+        .as_slice()
+        .try_into()
+        .map_err(|_| anyhow::anyhow!("{what} must be 32 bytes (64 hex digits)"))?;
+    Ok(secret::Secret::new(arr))
+}
+
+/// Creates the demo world unless the store was already seeded.
+pub(crate) async fn seed(
+    store: &Store,
+    issuer: &issuer::Issuer,
+    vault: &VaultKeys,
+) -> anyhow::Result<bool> {
+    if store.seeded().await? {
+        return Ok(false);
+    }
+    for (i, card) in DEMO_CARDS.iter().enumerate() {
+        let fpan = Pan::parse(card.fpan)?;
+        let dpan = Pan::parse(card.dpan)?;
+        let expiry = Expiry::new(card.fpan_expiry.0, card.fpan_expiry.1)?;
+        let (limit, balance) = match card.account {
+            "credit" => (card.limit_or_balance_minor, 0),
+            _ => (0, card.limit_or_balance_minor),
+        };
+        let account = store
+            .create_account(&NewAccount {
+                kind: card.account.to_owned(),
+                limit_minor: limit,
+                balance_minor: balance,
+                holds_minor: 0,
+                currency_numeric: 978,
+                open: true,
+            })
+            .await?;
+        store
+            .create_card(&IssuerCardRow {
+                pan_hash: issuer.pan_hash(&fpan),
+                last4: fpan.last4().to_owned(),
+                expiry_yymm: expiry.yymm(),
+                psn: 0x01,
+                status: card.card_status.to_owned(),
+                account_id: account,
+            })
+            .await?;
+        let hash = vault.pan_hash(&dpan);
+        store
+            .insert_token(&TokenRow {
+                dpan_hash: hash,
+                dpan_last4: dpan.last4().to_owned(),
+                fpan_envelope: vault.seal(&fpan, expiry, &hash)?,
+                token_expiry_yymm: "3012".to_owned(),
+                status: card.token_status.to_owned(),
+                token_requestor_id: "50110030273".to_owned(),
+                channels: i32::from(card.channels.0),
+                device_id: None,
+                psn: 0x01,
+                tur: format!("DWSPMC0000000000000000000000000{i:02}"),
+                par: format!("V0010013021234567890123456{i:03}"),
+                atc_window: domain::AtcWindow::new().to_bytes().to_vec(),
+                standin_count: 0,
+                created_at_unix: 0,
+            })
+            .await?;
+    }
+    store
+        .insert_merchant(&MerchantRow {
+            merchant_id: MERCHANT_ID.to_owned(),
+            name_location: "TAPWALLET CAFE         PARIS        FR".to_owned(),
+            mcc: "5814".to_owned(),
+        })
+        .await?;
+    store
+        .insert_terminal(&TerminalRow {
+            terminal_id: TERMINAL_ID.to_owned(),
+            merchant_id: MERCHANT_ID.to_owned(),
+        })
+        .await?;
+    store.mark_seeded().await?;
+    Ok(true)
+}

@@ -1,0 +1,1089 @@
+//! The store's tests. Each case is a function taking a `&Store`; [`store_test!`] runs it on
+//! SQLite (a fresh temporary file, removed afterwards) always, and again on PostgreSQL when
+//! `TAPWALLET_TEST_POSTGRES` names a server (e.g. `postgres://postgres@127.0.0.1:5432/test`),
+//! inside a fresh schema `tw_test_<random>` that is dropped afterwards, so parallel runs never
+//! share tables.
+// Test helpers outside `#[test]` functions fail loudly too.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::collections::hash_map::RandomState;
+use std::future::Future;
+use std::hash::{BuildHasher, Hasher};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use sqlx::{AssertSqlSafe, Connection, Executor, Row};
+use store::{
+    AcquirerTxnRow, AuthDecision, AuthOutcome, AuthRequestRow, AuthState, AuthStatus, Backend,
+    IssuerCardRow, MerchantRow, NewAccount, ReverseOutcome, Store, StoreError, TerminalRow,
+    TokenRow,
+};
+
+const POSTGRES_ENV: &str = "TAPWALLET_TEST_POSTGRES";
+
+// ---- harness ----------------------------------------------------------------------------------
+
+fn random_u64() -> u64 {
+    let mut h = RandomState::new().build_hasher();
+    h.write_u32(std::process::id());
+    h.finish()
+}
+
+/// A SQLite file under the temp dir, removed (with its WAL and shared-memory files) on drop.
+struct TempSqlite {
+    path: PathBuf,
+}
+
+impl TempSqlite {
+    fn new(name: &str) -> Self {
+        let file = format!(
+            "tapwallet-store-{name}-{}-{:016x}.db",
+            std::process::id(),
+            random_u64()
+        );
+        Self {
+            path: std::env::temp_dir().join(file),
+        }
+    }
+
+    fn url(&self) -> String {
+        format!("sqlite://{}", self.path.display())
+    }
+}
+
+impl Drop for TempSqlite {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let mut p = self.path.clone().into_os_string();
+            p.push(suffix);
+            let _ = std::fs::remove_file(p);
+        }
+    }
+}
+
+/// A fresh PostgreSQL schema; [`PgSchema::url`] connects with it as the search path.
+struct PgSchema {
+    base_url: String,
+    name: String,
+}
+
+impl PgSchema {
+    async fn create(base_url: &str) -> Self {
+        let name = format!("tw_test_{:016x}", random_u64());
+        let mut conn = sqlx::PgConnection::connect(base_url).await.unwrap();
+        conn.execute(AssertSqlSafe(format!("CREATE SCHEMA {name}")))
+            .await
+            .unwrap();
+        conn.close().await.unwrap();
+        Self {
+            base_url: base_url.to_owned(),
+            name,
+        }
+    }
+
+    fn url(&self) -> String {
+        let sep = if self.base_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{sep}options=-c%20search_path%3D{}",
+            self.base_url, self.name
+        )
+    }
+
+    async fn drop_schema(self) {
+        let mut conn = sqlx::PgConnection::connect(&self.base_url).await.unwrap();
+        conn.execute(AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            self.name
+        )))
+        .await
+        .unwrap();
+        conn.close().await.unwrap();
+    }
+}
+
+fn postgres_url() -> Option<String> {
+    std::env::var(POSTGRES_ENV).ok().filter(|u| !u.is_empty())
+}
+
+/// Runs `case` with a store URL on each backend, cleaning up even when the case panics (it
+/// runs in its own task), then re-raising the panic with the backend named.
+async fn on_each_backend<F, Fut>(name: &str, case: F)
+where
+    F: Fn(String) -> Fut,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let sqlite = TempSqlite::new(name);
+    let result = tokio::spawn(case(sqlite.url())).await;
+    drop(sqlite);
+    if let Err(e) = result {
+        eprintln!("{name}: failed on SQLite");
+        std::panic::resume_unwind(e.into_panic());
+    }
+    if let Some(base) = postgres_url() {
+        let schema = PgSchema::create(&base).await;
+        let result = tokio::spawn(case(schema.url())).await;
+        schema.drop_schema().await;
+        if let Err(e) = result {
+            eprintln!("{name}: failed on PostgreSQL");
+            std::panic::resume_unwind(e.into_panic());
+        }
+    }
+}
+
+/// Opens a store at `url`, runs the case on it and closes it.
+macro_rules! store_test {
+    ($($name:ident),* $(,)?) => {
+        mod backends {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $name() {
+                    super::on_each_backend(stringify!($name), |url| async move {
+                        let store = store::Store::open(&url).await.unwrap();
+                        super::$name(&store).await;
+                        store.close().await;
+                    })
+                    .await;
+                }
+            )*
+        }
+    };
+}
+
+store_test!(
+    approval_posts_a_hold,
+    decline_posts_nothing,
+    duplicate_returns_the_original_and_posts_nothing,
+    concurrent_duplicates_post_once,
+    velocity_counts_held_approvals_inside_the_window,
+    reversal_releases_once,
+    concurrent_reversals_release_once,
+    advice_posts_once,
+    invalid_decisions_write_nothing,
+    cards_and_accounts,
+    token_vault,
+    token_update_serializes,
+    token_update_with_advice_is_atomic,
+    advice_outbox_flow,
+    acquirer_rows,
+    unknown_rows_are_none,
+    seeded_flag,
+);
+
+// ---- fixtures ---------------------------------------------------------------------------------
+
+const EUR: i32 = 978;
+
+fn hash(n: u8) -> [u8; 32] {
+    [n; 32]
+}
+
+async fn card_on_credit_account(s: &Store, n: u8, limit_minor: i64) -> ([u8; 32], i64) {
+    let account_id = s
+        .create_account(&NewAccount {
+            kind: "credit".into(),
+            limit_minor,
+            balance_minor: 0,
+            holds_minor: 0,
+            currency_numeric: EUR,
+            open: true,
+        })
+        .await
+        .unwrap();
+    let pan_hash = hash(n);
+    s.create_card(&IssuerCardRow {
+        pan_hash,
+        last4: "0010".into(),
+        expiry_yymm: "3012".into(),
+        psn: 1,
+        status: "active".into(),
+        account_id,
+    })
+    .await
+    .unwrap();
+    (pan_hash, account_id)
+}
+
+fn request(key: &str, pan_hash: [u8; 32], amount_minor: i64, at_unix: i64) -> AuthRequestRow {
+    AuthRequestRow {
+        dedup_key: key.into(),
+        pan_hash,
+        amount_minor,
+        currency_numeric: EUR,
+        at_unix,
+        kind: "auth".into(),
+    }
+}
+
+/// Approves the full amount, with an auth code and blob derived from the sequence.
+fn approve(amount_minor: i64) -> impl FnOnce(AuthState) -> AuthDecision + Send {
+    move |state| AuthDecision {
+        response_code: "00".into(),
+        auth_code: Some(format!("{:06}", state.sequence)),
+        hold_minor: amount_minor,
+        response_blob: state.sequence.to_be_bytes().to_vec(),
+    }
+}
+
+fn decline(code: &str) -> impl FnOnce(AuthState) -> AuthDecision + Send {
+    let code = code.to_owned();
+    move |_| AuthDecision {
+        response_code: code,
+        auth_code: None,
+        hold_minor: 0,
+        response_blob: vec![0xD0],
+    }
+}
+
+async fn holds(s: &Store, account_id: i64) -> i64 {
+    s.account(account_id).await.unwrap().unwrap().holds_minor
+}
+
+fn token_row(n: u8, tur: &str, par: &str) -> TokenRow {
+    TokenRow {
+        dpan_hash: hash(n),
+        dpan_last4: "0042".into(),
+        fpan_envelope: vec![0xEE; 60],
+        token_expiry_yymm: "2906".into(),
+        status: "active".into(),
+        token_requestor_id: "50110030273".into(),
+        channels: 1,
+        device_id: Some("device-1".into()),
+        psn: 0,
+        tur: tur.into(),
+        par: par.into(),
+        atc_window: vec![0; 11],
+        standin_count: 0,
+        created_at_unix: 1_700_000_000 + i64::from(n),
+    }
+}
+
+// ---- issuer -----------------------------------------------------------------------------------
+
+async fn approval_posts_a_hold(s: &Store) {
+    let (pan, account) = card_on_credit_account(s, 1, 100_000).await;
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let seen_in = Arc::clone(&seen);
+    let outcome = s
+        .issuer_authorize(&request("k1", pan, 1_234, 1_000), 86_400, move |state| {
+            let decision = approve(1_234)(state.clone());
+            *seen_in.lock().unwrap() = Some(state);
+            decision
+        })
+        .await
+        .unwrap();
+    let state = seen.lock().unwrap().take().unwrap();
+    assert_eq!(state.card.as_ref().map(|c| c.account_id), Some(account));
+    assert_eq!(state.account.as_ref().map(|a| a.holds_minor), Some(0));
+    assert_eq!((state.velocity_count, state.velocity_amount_minor), (0, 0));
+    assert!(state.sequence > 0);
+
+    let AuthOutcome::Fresh(stored) = outcome else {
+        panic!("first request must be fresh")
+    };
+    assert_eq!(stored.status, AuthStatus::Held);
+    assert_eq!(stored.sequence, state.sequence);
+    assert_eq!(stored.hold_minor, 1_234);
+    assert_eq!(stored.account_id, Some(account));
+    assert_eq!(stored.response_code, "00");
+    assert_eq!(holds(s, account).await, 1_234);
+    assert_eq!(s.issuer_auth("k1").await.unwrap(), Some(stored.clone()));
+
+    // A second approval on the same account adds up; sequences increase.
+    let second = s
+        .issuer_authorize(&request("k2", pan, 66, 1_001), 86_400, approve(66))
+        .await
+        .unwrap();
+    assert!(second.is_fresh());
+    assert!(second.stored().sequence > stored.sequence);
+    assert_eq!(holds(s, account).await, 1_300);
+}
+
+async fn decline_posts_nothing(s: &Store) {
+    let (pan, account) = card_on_credit_account(s, 2, 1_000).await;
+    let outcome = s
+        .issuer_authorize(&request("d1", pan, 5_000, 1_000), 86_400, decline("51"))
+        .await
+        .unwrap();
+    let stored = outcome.stored();
+    assert!(outcome.is_fresh());
+    assert_eq!(stored.status, AuthStatus::Declined);
+    assert_eq!(stored.response_code, "51");
+    assert_eq!(stored.hold_minor, 0);
+    assert_eq!(stored.response_blob, vec![0xD0]);
+    assert_eq!(holds(s, account).await, 0);
+
+    // An unknown card is decided too (the closure sees no card) and recorded.
+    let called = Arc::new(AtomicU32::new(0));
+    let c = Arc::clone(&called);
+    let outcome = s
+        .issuer_authorize(&request("d2", hash(0xEE), 5, 1_000), 86_400, move |st| {
+            assert!(st.card.is_none() && st.account.is_none());
+            c.fetch_add(1, Ordering::SeqCst);
+            decline("14")(st)
+        })
+        .await
+        .unwrap();
+    assert_eq!(called.load(Ordering::SeqCst), 1);
+    assert_eq!(outcome.stored().response_code, "14");
+    assert_eq!(outcome.stored().account_id, None);
+}
+
+async fn duplicate_returns_the_original_and_posts_nothing(s: &Store) {
+    let (pan, account) = card_on_credit_account(s, 3, 100_000).await;
+    let req = request(
+        "000001|123456789012|TERM0001|MERCHANT0000001",
+        pan,
+        500,
+        1_000,
+    );
+    let first = s
+        .issuer_authorize(&req, 86_400, approve(500))
+        .await
+        .unwrap();
+    // The retransmission must not be decided again, even with another answer in hand.
+    let again = s
+        .issuer_authorize(&req, 86_400, |_| panic!("a duplicate must not be decided"))
+        .await
+        .unwrap();
+    let AuthOutcome::Duplicate(original) = again else {
+        panic!("the retransmission must be a duplicate")
+    };
+    assert_eq!(&original, first.stored());
+    assert_eq!(holds(s, account).await, 500);
+
+    // Also a duplicate of a decline, and with another amount: the key decides.
+    let declined = request("dup-decline", pan, 100, 1_000);
+    s.issuer_authorize(&declined, 86_400, decline("05"))
+        .await
+        .unwrap();
+    let other_amount = AuthRequestRow {
+        amount_minor: 99,
+        ..declined
+    };
+    let again = s
+        .issuer_authorize(&other_amount, 86_400, approve(99))
+        .await
+        .unwrap();
+    assert!(!again.is_fresh());
+    assert_eq!(again.stored().response_code, "05");
+    assert_eq!(again.stored().amount_minor, 100);
+    assert_eq!(holds(s, account).await, 500);
+}
+
+async fn concurrent_duplicates_post_once(s: &Store) {
+    let (pan, account) = card_on_credit_account(s, 4, 100_000).await;
+    let req = request("same-key", pan, 700, 1_000);
+    let decided = Arc::new(AtomicU32::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..20 {
+        let (s, req, decided) = (s.clone(), req.clone(), Arc::clone(&decided));
+        tasks.push(tokio::spawn(async move {
+            s.issuer_authorize(&req, 86_400, move |st| {
+                decided.fetch_add(1, Ordering::SeqCst);
+                approve(700)(st)
+            })
+            .await
+            .unwrap()
+        }));
+    }
+    let mut outcomes = Vec::new();
+    for t in tasks {
+        outcomes.push(t.await.unwrap());
+    }
+    let fresh: Vec<_> = outcomes.iter().filter(|o| o.is_fresh()).collect();
+    assert_eq!(fresh.len(), 1, "exactly one request is fresh");
+    assert_eq!(decided.load(Ordering::SeqCst), 1, "decided exactly once");
+    for o in &outcomes {
+        assert_eq!(o.stored(), fresh[0].stored());
+    }
+    assert_eq!(holds(s, account).await, 700);
+}
+
+async fn velocity_counts_held_approvals_inside_the_window(s: &Store) {
+    let (pan, _) = card_on_credit_account(s, 5, 1_000_000).await;
+    let (other, _) = card_on_credit_account(s, 6, 1_000_000).await;
+    let approved = [("v1", 1_000, 10), ("v2", 2_000, 20), ("v3", 3_000, 30)];
+    for (key, at, amount) in approved {
+        s.issuer_authorize(&request(key, pan, amount, at), 0, approve(amount))
+            .await
+            .unwrap();
+    }
+    // Not counted: a decline, a reversed approval, another card's approval.
+    s.issuer_authorize(&request("v4", pan, 40, 2_500), 0, decline("51"))
+        .await
+        .unwrap();
+    s.issuer_authorize(&request("v5", pan, 50, 2_600), 0, approve(50))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.issuer_reverse("v5").await.unwrap(),
+        ReverseOutcome::Released { amount_minor: 50 }
+    ));
+    s.issuer_authorize(&request("v6", other, 60, 2_700), 0, approve(60))
+        .await
+        .unwrap();
+
+    // Window 2000 s before t = 3600: strictly after 1600, so v2 and v3.
+    let seen = Arc::new(std::sync::Mutex::new((0, 0)));
+    let seen_in = Arc::clone(&seen);
+    s.issuer_authorize(&request("v7", pan, 1, 3_600), 2_000, move |st| {
+        *seen_in.lock().unwrap() = (st.velocity_count, st.velocity_amount_minor);
+        decline("65")(st)
+    })
+    .await
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), (2, 50));
+
+    // The boundary is exclusive: at = 4000, window 2000 → after 2000 → only v3.
+    let seen_in = Arc::clone(&seen);
+    s.issuer_authorize(&request("v8", pan, 1, 4_000), 2_000, move |st| {
+        *seen_in.lock().unwrap() = (st.velocity_count, st.velocity_amount_minor);
+        decline("65")(st)
+    })
+    .await
+    .unwrap();
+    assert_eq!(*seen.lock().unwrap(), (1, 30));
+}
+
+async fn reversal_releases_once(s: &Store) {
+    let (pan, account) = card_on_credit_account(s, 7, 100_000).await;
+    s.issuer_authorize(&request("r1", pan, 2_500, 1_000), 86_400, approve(2_500))
+        .await
+        .unwrap();
+    assert_eq!(holds(s, account).await, 2_500);
+    assert_eq!(
+        s.issuer_reverse("r1").await.unwrap(),
+        ReverseOutcome::Released {
+            amount_minor: 2_500
+        }
+    );
+    assert_eq!(holds(s, account).await, 0);
+    assert_eq!(
+        s.issuer_reverse("r1").await.unwrap(),
+        ReverseOutcome::AlreadyReversed
+    );
+    assert_eq!(holds(s, account).await, 0);
+    let stored = s.issuer_auth("r1").await.unwrap().unwrap();
+    assert_eq!(stored.status, AuthStatus::Reversed);
+
+    // A retransmitted original after its reversal is still a duplicate: nothing is re-held.
+    let again = s
+        .issuer_authorize(&request("r1", pan, 2_500, 1_000), 86_400, approve(2_500))
+        .await
+        .unwrap();
+    assert!(!again.is_fresh());
+    assert_eq!(holds(s, account).await, 0);
+
+    assert_eq!(
+        s.issuer_reverse("never-seen").await.unwrap(),
+        ReverseOutcome::NotFound
+    );
+    s.issuer_authorize(&request("r2", pan, 10, 1_000), 86_400, decline("51"))
+        .await
+        .unwrap();
+    assert_eq!(
+        s.issuer_reverse("r2").await.unwrap(),
+        ReverseOutcome::NothingHeld
+    );
+}
+
+async fn concurrent_reversals_release_once(s: &Store) {
+    let (pan, account) = card_on_credit_account(s, 8, 100_000).await;
+    s.issuer_authorize(&request("cr", pan, 900, 1_000), 86_400, approve(900))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..10 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.issuer_reverse("cr").await.unwrap()
+        }));
+    }
+    let mut released = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            ReverseOutcome::Released { amount_minor } => {
+                assert_eq!(amount_minor, 900);
+                released += 1;
+            }
+            other => assert_eq!(other, ReverseOutcome::AlreadyReversed),
+        }
+    }
+    assert_eq!(released, 1);
+    assert_eq!(holds(s, account).await, 0);
+}
+
+async fn advice_posts_once(s: &Store) {
+    let (pan, account) = card_on_credit_account(s, 9, 100_000).await;
+    let advice = AuthRequestRow {
+        kind: "advice".into(),
+        ..request("a1", pan, 3_000, 1_000)
+    };
+    let first = s
+        .issuer_advice(&advice, Some("SI0001".into()), vec![1, 2])
+        .await
+        .unwrap();
+    assert!(first.is_fresh());
+    assert_eq!(first.stored().status, AuthStatus::Held);
+    assert_eq!(first.stored().kind, "advice");
+    assert_eq!(first.stored().auth_code.as_deref(), Some("SI0001"));
+    assert_eq!(holds(s, account).await, 3_000);
+    let again = s
+        .issuer_advice(&advice, Some("SI0001".into()), vec![1, 2])
+        .await
+        .unwrap();
+    assert_eq!(again, AuthOutcome::Duplicate(first.stored().clone()));
+    assert_eq!(holds(s, account).await, 3_000);
+
+    // The issuer approved the original itself: the advice posts nothing more.
+    s.issuer_authorize(&request("a2", pan, 100, 1_000), 86_400, approve(100))
+        .await
+        .unwrap();
+    let dup = s
+        .issuer_advice(&request("a2", pan, 100, 1_000), None, vec![])
+        .await;
+    assert!(!dup.unwrap().is_fresh());
+    assert_eq!(holds(s, account).await, 3_100);
+
+    // The issuer declined it too late: the network's stand-in approval binds.
+    s.issuer_authorize(&request("a3", pan, 200, 1_000), 86_400, decline("91"))
+        .await
+        .unwrap();
+    let upgraded = s
+        .issuer_advice(&request("a3", pan, 200, 1_000), None, vec![])
+        .await
+        .unwrap();
+    assert!(upgraded.is_fresh());
+    assert_eq!(upgraded.stored().status, AuthStatus::Held);
+    assert_eq!(upgraded.stored().response_code, "00");
+    assert_eq!(holds(s, account).await, 3_300);
+    let again = s
+        .issuer_advice(&request("a3", pan, 200, 1_000), None, vec![])
+        .await;
+    assert!(!again.unwrap().is_fresh());
+    assert_eq!(holds(s, account).await, 3_300);
+    assert_eq!(
+        s.issuer_reverse("a3").await.unwrap(),
+        ReverseOutcome::Released { amount_minor: 200 }
+    );
+
+    // An advice for a card the issuer does not hold is recorded, nothing held.
+    let unmatched = s
+        .issuer_advice(&request("a4", hash(0xAB), 50, 1_000), None, vec![])
+        .await
+        .unwrap();
+    assert_eq!(unmatched.stored().status, AuthStatus::Unmatched);
+    assert_eq!(unmatched.stored().hold_minor, 0);
+
+    assert!(matches!(
+        s.issuer_advice(&request("a5", pan, 0, 1_000), None, vec![])
+            .await,
+        Err(StoreError::InvalidDecision { .. })
+    ));
+}
+
+async fn invalid_decisions_write_nothing(s: &Store) {
+    let (pan, account) = card_on_credit_account(s, 10, 100_000).await;
+    // An approval for a card without an account cannot be posted.
+    let err = s
+        .issuer_authorize(&request("i1", hash(0xCC), 10, 1_000), 86_400, approve(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidDecision { .. }), "{err}");
+    assert_eq!(s.issuer_auth("i1").await.unwrap(), None, "rolled back");
+    let err = s
+        .issuer_authorize(&request("i2", pan, 10, 1_000), 86_400, approve(-10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidDecision { .. }), "{err}");
+    assert_eq!(s.issuer_auth("i2").await.unwrap(), None);
+    assert_eq!(holds(s, account).await, 0);
+    // The key is free again: a later valid attempt is fresh.
+    let retry = s
+        .issuer_authorize(&request("i2", pan, 10, 1_000), 86_400, approve(10))
+        .await
+        .unwrap();
+    assert!(retry.is_fresh());
+    assert_eq!(holds(s, account).await, 10);
+    // A kind the schema does not know is refused.
+    let bad_kind = AuthRequestRow {
+        kind: "refund".into(),
+        ..request("i3", pan, 10, 1_000)
+    };
+    let err = s
+        .issuer_authorize(&bad_kind, 86_400, approve(10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
+}
+
+async fn cards_and_accounts(s: &Store) {
+    let account_id = s
+        .create_account(&NewAccount {
+            kind: "debit".into(),
+            limit_minor: 0,
+            balance_minor: 15_000,
+            holds_minor: 300,
+            currency_numeric: 840,
+            open: false,
+        })
+        .await
+        .unwrap();
+    let account = s.account(account_id).await.unwrap().unwrap();
+    assert_eq!(
+        (
+            account.kind.as_str(),
+            account.balance_minor,
+            account.holds_minor
+        ),
+        ("debit", 15_000, 300)
+    );
+    assert_eq!((account.currency_numeric, account.open), (840, false));
+
+    let card = IssuerCardRow {
+        pan_hash: hash(0x11),
+        last4: "0043".into(),
+        expiry_yymm: "2712".into(),
+        psn: 255,
+        status: "active".into(),
+        account_id,
+    };
+    s.create_card(&card).await.unwrap();
+    assert_eq!(s.card(&card.pan_hash).await.unwrap(), Some(card.clone()));
+    let err = s.create_card(&card).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    // The message names the operation, not the row.
+    assert!(err.to_string().contains("create_card") && !err.to_string().contains("0043"));
+
+    assert!(
+        s.set_card_status(&card.pan_hash, "lost_or_stolen")
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        s.card(&card.pan_hash).await.unwrap().unwrap().status,
+        "lost_or_stolen"
+    );
+    let err = s
+        .set_card_status(&card.pan_hash, "melted")
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
+
+    let orphan = IssuerCardRow {
+        pan_hash: hash(0x12),
+        account_id: 999_999,
+        ..card
+    };
+    let err = s.create_card(&orphan).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Rejected {
+                constraint: "foreign key",
+                ..
+            }
+        ),
+        "{err}"
+    );
+}
+
+// ---- network ----------------------------------------------------------------------------------
+
+async fn token_vault(s: &Store) {
+    let t1 = token_row(
+        0x21,
+        "DNITHE000000000000000001",
+        "PAR0000000000000000000000001",
+    );
+    let t2 = TokenRow {
+        device_id: None,
+        ..token_row(
+            0x22,
+            "DNITHE000000000000000002",
+            "PAR0000000000000000000000001",
+        )
+    };
+    s.insert_token(&t1).await.unwrap();
+    s.insert_token(&t2).await.unwrap();
+    assert_eq!(s.token(&t1.dpan_hash).await.unwrap(), Some(t1.clone()));
+    assert_eq!(s.token_by_tur(&t2.tur).await.unwrap(), Some(t2.clone()));
+    assert_eq!(
+        s.tokens_by_par(&t1.par).await.unwrap(),
+        vec![t1.clone(), t2.clone()]
+    );
+    let same_tur = TokenRow {
+        dpan_hash: hash(0x23),
+        ..t1.clone()
+    };
+    let err = s.insert_token(&same_tur).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+
+    assert!(s.set_token_status(&t1.tur, "suspended").await.unwrap());
+    assert_eq!(
+        s.token(&t1.dpan_hash).await.unwrap().unwrap().status,
+        "suspended"
+    );
+    let err = s.set_token_status(&t1.tur, "lost").await.unwrap_err();
+    assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
+    // The envelope stays out of Debug output.
+    assert!(!format!("{t1:?}").contains("238, 238"));
+}
+
+async fn token_update_serializes(s: &Store) {
+    let t = token_row(0x31, "DNITHE000000000000000031", "PAR31");
+    s.insert_token(&t).await.unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..50 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.token_update(&hash(0x31), |row| {
+                row.standin_count += 1;
+                row.standin_count
+            })
+            .await
+            .unwrap()
+            .unwrap()
+        }));
+    }
+    let mut seen = Vec::new();
+    for task in tasks {
+        seen.push(task.await.unwrap());
+    }
+    seen.sort_unstable();
+    assert_eq!(
+        seen,
+        (1..=50).collect::<Vec<i32>>(),
+        "each saw its own count"
+    );
+    let after = s.token(&t.dpan_hash).await.unwrap().unwrap();
+    assert_eq!(after.standin_count, 50);
+
+    // Mutable fields are written back; the others are not.
+    let out = s
+        .token_update(&t.dpan_hash, |row| {
+            row.atc_window = vec![1, 0, 7, 0, 0, 0, 0, 0, 0, 0, 1];
+            row.status = "suspended".into();
+            row.standin_count = 0;
+            row.dpan_last4 = "9999".into();
+            row.fpan_envelope.clear();
+            "done"
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, Some("done"));
+    let after = s.token(&t.dpan_hash).await.unwrap().unwrap();
+    assert_eq!(after.atc_window, vec![1, 0, 7, 0, 0, 0, 0, 0, 0, 0, 1]);
+    assert_eq!(
+        (after.status.as_str(), after.standin_count),
+        ("suspended", 0)
+    );
+    assert_eq!(
+        (after.dpan_last4.as_str(), after.fpan_envelope.len()),
+        ("0042", 60)
+    );
+
+    let none = s
+        .token_update(&hash(0x39), |_| -> () { panic!("no token, no call") })
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+}
+
+async fn token_update_with_advice_is_atomic(s: &Store) {
+    let t = token_row(0x41, "DNITHE000000000000000041", "PAR41");
+    s.insert_token(&t).await.unwrap();
+    let (approved, advice_id) = s
+        .token_update_with_advice(&t.dpan_hash, |row| {
+            row.standin_count += 1;
+            (true, Some(b"0120 stand-in".to_vec()))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(approved);
+    let pending = s.pending_advices(10).await.unwrap();
+    assert_eq!(pending.len(), 1);
+    assert_eq!(Some(pending[0].id), advice_id);
+    assert_eq!(pending[0].payload, b"0120 stand-in");
+
+    // A failing write rolls the advice back with it.
+    let err = s
+        .token_update_with_advice(&t.dpan_hash, |row| {
+            row.status = "bogus".into();
+            ((), Some(b"lost".to_vec()))
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
+    assert_eq!(s.pending_advices(10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.token(&t.dpan_hash).await.unwrap().unwrap().standin_count,
+        1
+    );
+}
+
+async fn advice_outbox_flow(s: &Store) {
+    let a = s.enqueue_advice(b"first").await.unwrap();
+    let b = s.enqueue_advice(b"second").await.unwrap();
+    let c = s.enqueue_advice(b"third").await.unwrap();
+    assert!(a < b && b < c);
+    let pending = s.pending_advices(10).await.unwrap();
+    let ids: Vec<_> = pending.iter().map(|p| (p.id, p.attempts)).collect();
+    assert_eq!(ids, vec![(a, 0), (b, 0), (c, 0)]);
+    assert_eq!(pending[1].payload, b"second");
+
+    assert_eq!(s.bump_advice_attempt(a).await.unwrap(), Some(1));
+    assert_eq!(s.bump_advice_attempt(a).await.unwrap(), Some(2));
+    assert_eq!(s.pending_advices(1).await.unwrap()[0].attempts, 2);
+    assert!(s.mark_advice_delivered(a).await.unwrap());
+    assert!(
+        !s.mark_advice_delivered(a).await.unwrap(),
+        "already delivered"
+    );
+    assert_eq!(s.bump_advice_attempt(a).await.unwrap(), None);
+    assert!(!s.mark_advice_delivered(9_999_999).await.unwrap());
+    let left: Vec<_> = s
+        .pending_advices(10)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(left, vec![b, c]);
+    assert_eq!(s.pending_advices(1).await.unwrap().len(), 1);
+}
+
+// ---- acquirer and seeding ---------------------------------------------------------------------
+
+async fn acquirer_rows(s: &Store) {
+    let merchant = MerchantRow {
+        merchant_id: "MERCHANT0000001".into(),
+        name_location: "Corner Cafe            Berlin       DE".into(),
+        mcc: "5812".into(),
+    };
+    s.insert_merchant(&merchant).await.unwrap();
+    let terminal = TerminalRow {
+        terminal_id: "TERM0001".into(),
+        merchant_id: merchant.merchant_id.clone(),
+    };
+    s.insert_terminal(&terminal).await.unwrap();
+    assert_eq!(
+        s.terminal_with_merchant("TERM0001").await.unwrap(),
+        Some((terminal.clone(), merchant.clone()))
+    );
+    let stray = TerminalRow {
+        terminal_id: "TERM0002".into(),
+        merchant_id: "NOSUCHMERCHANT1".into(),
+    };
+    let err = s.insert_terminal(&stray).await.unwrap_err();
+    assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
+    let short = MerchantRow {
+        merchant_id: "SHORT".into(),
+        ..merchant
+    };
+    let err = s.insert_merchant(&short).await.unwrap_err();
+    assert!(
+        matches!(
+            err,
+            StoreError::Rejected {
+                constraint: "check",
+                ..
+            }
+        ),
+        "{err}"
+    );
+
+    let line = |stan: &str, code: &str| AcquirerTxnRow {
+        terminal_id: "TERM0001".into(),
+        stan: stan.into(),
+        rrn: format!("60010000{stan}"),
+        amount_minor: 1_234,
+        currency_numeric: EUR,
+        response_code: code.into(),
+        auth_code: (code == "00").then(|| "000042".into()),
+        at_unix: 1_700_000_000,
+    };
+    let first = s.record_acquirer_txn(&line("0001", "00")).await.unwrap();
+    let second = s.record_acquirer_txn(&line("0002", "51")).await.unwrap();
+    assert!(first < second);
+    assert_eq!(
+        s.acquirer_journal("TERM0001", 10).await.unwrap(),
+        vec![line("0002", "51"), line("0001", "00")]
+    );
+    assert_eq!(s.acquirer_journal("TERM0001", 1).await.unwrap().len(), 1);
+}
+
+async fn unknown_rows_are_none(s: &Store) {
+    assert_eq!(s.card(&hash(0xF0)).await.unwrap(), None);
+    assert_eq!(s.account(424_242).await.unwrap(), None);
+    assert_eq!(s.token(&hash(0xF1)).await.unwrap(), None);
+    assert_eq!(s.token_by_tur("nope").await.unwrap(), None);
+    assert_eq!(s.tokens_by_par("nope").await.unwrap(), vec![]);
+    assert_eq!(s.issuer_auth("nope").await.unwrap(), None);
+    assert_eq!(s.terminal_with_merchant("NOPE0000").await.unwrap(), None);
+    assert_eq!(s.acquirer_journal("NOPE0000", 5).await.unwrap(), vec![]);
+    assert_eq!(s.pending_advices(5).await.unwrap(), vec![]);
+    assert!(!s.set_card_status(&hash(0xF0), "blocked").await.unwrap());
+    assert!(!s.set_token_status("nope", "deleted").await.unwrap());
+}
+
+async fn seeded_flag(s: &Store) {
+    assert!(!s.seeded().await.unwrap());
+    assert!(s.mark_seeded().await.unwrap());
+    assert!(s.seeded().await.unwrap());
+    assert!(!s.mark_seeded().await.unwrap(), "only the first marks");
+}
+
+// ---- whole-store tests ------------------------------------------------------------------------
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migrations_are_idempotent_and_data_survives_reopening() {
+    on_each_backend("reopen", |url| async move {
+        let first = Store::open(&url).await.unwrap();
+        let (pan, account) = card_on_credit_account(&first, 1, 10_000).await;
+        first
+            .issuer_authorize(&request("keep", pan, 77, 1), 60, approve(77))
+            .await
+            .unwrap();
+        first.mark_seeded().await.unwrap();
+        first.close().await;
+        for _ in 0..2 {
+            let again = Store::open(&url).await.unwrap();
+            assert!(again.seeded().await.unwrap());
+            assert_eq!(holds(&again, account).await, 77);
+            assert!(
+                !again
+                    .issuer_authorize(&request("keep", pan, 77, 1), 60, approve(77))
+                    .await
+                    .unwrap()
+                    .is_fresh()
+            );
+            again.close().await;
+        }
+    })
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn in_memory_store_works() {
+    let s = Store::open("sqlite::memory:").await.unwrap();
+    assert_eq!(s.backend(), Backend::Sqlite);
+    let (pan, account) = card_on_credit_account(&s, 1, 10_000).await;
+    concurrent_duplicates_post_once(&s).await;
+    s.issuer_authorize(&request("m1", pan, 5, 1), 60, approve(5))
+        .await
+        .unwrap();
+    assert_eq!(holds(&s, account).await, 5);
+    token_update_serializes(&s).await;
+    s.close().await;
+}
+
+#[tokio::test]
+async fn unsupported_urls_are_refused() {
+    for url in ["mysql://localhost/db", "", "file:/tmp/x.db"] {
+        let err = Store::open(url).await.unwrap_err();
+        assert!(matches!(err, StoreError::UnsupportedUrl), "{url}: {err}");
+    }
+}
+
+// ---- schema parity ----------------------------------------------------------------------------
+
+type Columns = Vec<(String, String)>;
+
+/// Tables and columns declared by a migration directory (one column per line, as written).
+fn declared_columns(dir: &str) -> (Vec<String>, Columns) {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("migrations")
+        .join(dir);
+    let mut files: Vec<_> = std::fs::read_dir(&dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .collect();
+    files.sort();
+    let mut columns = Vec::new();
+    for file in &files {
+        let sql = std::fs::read_to_string(dir.join(file)).unwrap();
+        let mut table: Option<String> = None;
+        for line in sql.lines().map(str::trim) {
+            if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+                table = rest.split_whitespace().next().map(str::to_owned);
+            } else if line.starts_with(')') {
+                table = None;
+            } else if let Some(t) = &table {
+                let word = line.split_whitespace().next().unwrap_or("");
+                let constraint = ["PRIMARY", "UNIQUE", "FOREIGN", "CHECK", "CONSTRAINT"];
+                if !word.is_empty() && !constraint.contains(&word) && !word.starts_with("--") {
+                    columns.push((t.clone(), word.to_owned()));
+                }
+            }
+        }
+    }
+    columns.sort();
+    (files, columns)
+}
+
+async fn live_sqlite_columns(url: &str) -> Columns {
+    let mut conn = sqlx::SqliteConnection::connect(url).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT m.name AS t, p.name AS c FROM sqlite_master m, pragma_table_info(m.name) p \
+         WHERE m.type = 'table' AND m.name NOT LIKE 'sqlite_%' AND m.name NOT LIKE '_sqlx%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut cols: Columns = rows
+        .iter()
+        .map(|r| (r.get::<String, _>("t"), r.get::<String, _>("c")))
+        .collect();
+    cols.sort();
+    cols
+}
+
+async fn live_postgres_columns(url: &str) -> Columns {
+    let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+    let rows = sqlx::query(
+        "SELECT table_name::text AS t, column_name::text AS c FROM information_schema.columns \
+         WHERE table_schema = current_schema() AND table_name::text NOT LIKE '\\_sqlx%'",
+    )
+    .fetch_all(&mut conn)
+    .await
+    .unwrap();
+    let mut cols: Columns = rows
+        .iter()
+        .map(|r| (r.get::<String, _>("t"), r.get::<String, _>("c")))
+        .collect();
+    cols.sort();
+    cols
+}
+
+#[tokio::test]
+async fn both_dialects_declare_the_same_schema() {
+    let (sqlite_files, sqlite_cols) = declared_columns("sqlite");
+    let (pg_files, pg_cols) = declared_columns("postgres");
+    assert_eq!(sqlite_files, pg_files, "same numbered migration files");
+    assert_eq!(sqlite_cols, pg_cols, "same tables and columns");
+    assert!(sqlite_cols.len() > 40);
+
+    // The parser above reads the files right: the live SQLite schema agrees with it.
+    let db = TempSqlite::new("schema");
+    let s = Store::open(&db.url()).await.unwrap();
+    s.close().await;
+    assert_eq!(live_sqlite_columns(&db.url()).await, sqlite_cols);
+
+    // And so does a live PostgreSQL schema, when there is a server.
+    if let Some(base) = postgres_url() {
+        let schema = PgSchema::create(&base).await;
+        let s = Store::open(&schema.url()).await.unwrap();
+        assert_eq!(s.backend(), Backend::Postgres);
+        s.close().await;
+        let live = live_postgres_columns(&schema.url()).await;
+        schema.drop_schema().await;
+        assert_eq!(live, sqlite_cols);
+    }
+}
