@@ -13,7 +13,8 @@ use network::vault::VaultKeys;
 use store::Store;
 use tokio::net::TcpListener;
 
-use crate::{env, seed};
+use crate::env;
+use harness::demo as seed;
 
 /// Where the hosts keep their state.
 #[derive(Debug, Args, Clone)]
@@ -86,16 +87,17 @@ fn clock() -> Arc<dyn Fn() -> i64 + Send + Sync> {
 
 pub(crate) fn issuer_host(store: Store, keys: &KeyArgs) -> anyhow::Result<issuer::Issuer> {
     let config = issuer::IssuerConfig {
-        imk: seed::tdes_key(&keys.issuer_imk, "--issuer-imk")?,
-        pan_hash_key: seed::key32(&keys.issuer_hash_key, "--issuer-hash-key")?,
+        imk: seed::tdes_key(&keys.issuer_imk, "--issuer-imk").map_err(anyhow::Error::msg)?,
+        pan_hash_key: seed::key32(&keys.issuer_hash_key, "--issuer-hash-key")
+            .map_err(anyhow::Error::msg)?,
         velocity: domain::VelocityLimits::default(),
     };
     Ok(issuer::Issuer::new(store, config, clock()))
 }
 
 pub(crate) fn vault(keys: &KeyArgs) -> anyhow::Result<VaultKeys> {
-    let enc = seed::key32(&keys.vault_key, "--vault-key")?;
-    let hash = seed::key32(&keys.vault_hash_key, "--vault-hash-key")?;
+    let enc = seed::key32(&keys.vault_key, "--vault-key").map_err(anyhow::Error::msg)?;
+    let hash = seed::key32(&keys.vault_hash_key, "--vault-hash-key").map_err(anyhow::Error::msg)?;
     VaultKeys::new(enc.expose(), hash.expose()).map_err(|e| anyhow::anyhow!("vault keys: {e}"))
 }
 
@@ -120,7 +122,10 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(&args.store).await?;
     let issuer = Arc::new(issuer_host(store.clone(), &args.keys)?);
     let vault = vault(&args.keys)?;
-    if seed::seed(&store, &issuer, &vault).await? {
+    if seed::seed(&store, &issuer, &vault)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the demo world: {e}"))?
+    {
         println!("Created the demo world in {}", args.store.database_url);
     }
     let issuer_listener = listen(args.issuer_listen, "the issuer").await?;
@@ -140,7 +145,8 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
         store.clone(),
         network::NetworkConfig {
             vault,
-            token_imk: seed::tdes_key(&args.keys.token_imk, "--token-imk")?,
+            token_imk: seed::tdes_key(&args.keys.token_imk, "--token-imk")
+                .map_err(anyhow::Error::msg)?,
             bins: seed::bin_table(),
             issuer_timeout: Duration::from_millis(args.issuer_timeout_ms),
             stand_in: domain::StandInRules::default(),

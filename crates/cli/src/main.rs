@@ -5,7 +5,6 @@ mod demo;
 mod env;
 mod hosts;
 mod pos;
-mod seed;
 mod tap;
 mod trace;
 mod verify;

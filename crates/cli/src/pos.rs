@@ -21,7 +21,8 @@ use iso8583_net::{Client, ClientConfig, IsoCodec};
 use secret::Secret;
 use serde_json::json;
 
-use crate::{env, seed};
+use crate::env;
+use harness::demo as seed;
 
 /// `tapwallet pos ...`
 #[derive(Debug, Subcommand)]
@@ -180,7 +181,7 @@ async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
         .with_context(|| format!("--currency {}: unknown ISO 4217 code", args.currency))?;
     let amount =
         Amount::parse(&args.amount, currency).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
-    let token_imk = seed::tdes_key(seed::TOKEN_IMK_HEX, "token key")?;
+    let token_imk = seed::tdes_key(seed::TOKEN_IMK_HEX, "token key").map_err(anyhow::Error::msg)?;
     let token_mk = derive_icc_master_key(cvn, &token_imk, pan.expose_digits(), 0x01)
         .map_err(|e| anyhow::anyhow!("token key: {e}"))?;
     let expiry = cards::Expiry::new(2030, 12)?;

@@ -3,6 +3,8 @@
 //! benchmarks. Dev-only: nothing in production depends on this crate.
 #![forbid(unsafe_code)]
 
+pub mod demo;
+
 use cards::{Expiry, Pan};
 use emv_card::{Card, CardProfile, Counters, Scheme};
 use emv_crypto::{

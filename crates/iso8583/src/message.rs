@@ -115,6 +115,29 @@ pub struct Message {
 }
 
 impl Message {
+    /// The fields a response echoes from its request: PAN, processing code, amount,
+    /// transmission time, STAN, local time and date, card sequence number, RRN, terminal,
+    /// merchant and currency.
+    pub const ECHOED: [u8; 12] = [2, 3, 4, 7, 11, 12, 13, 23, 37, 41, 42, 49];
+
+    /// The response to this request: the response MTI (`0100` gives `0110`), the
+    /// [`Self::ECHOED`] fields present here, and `code` in DE 39. A message without a response
+    /// MTI is answered as an authorization.
+    pub fn response_to(&self, code: crate::ResponseCode) -> Message {
+        let mti = self
+            .mti
+            .response_mti()
+            .unwrap_or(Mti::AUTHORIZATION_RESPONSE);
+        let mut rsp = Message::new(mti);
+        for n in Self::ECHOED {
+            if let Some(v) = self.field(n) {
+                rsp.set_field(n, v.clone());
+            }
+        }
+        rsp.set_response_code(code);
+        rsp
+    }
+
     /// An empty message of type `mti`.
     pub fn new(mti: Mti) -> Self {
         Self {

@@ -41,36 +41,8 @@ pub struct Issuer {
     clock: Clock,
 }
 
-/// Fields echoed from a request into its response.
-const ECHO: &[u8] = &[
-    fields::PAN,
-    fields::PROCESSING_CODE,
-    fields::AMOUNT,
-    fields::TRANSMISSION_DATE_TIME,
-    fields::STAN,
-    fields::LOCAL_TIME,
-    fields::LOCAL_DATE,
-    fields::CARD_SEQUENCE_NUMBER,
-    fields::RRN,
-    fields::TERMINAL_ID,
-    fields::MERCHANT_ID,
-    fields::CURRENCY_CODE,
-];
-
-/// The response to `req` with the echoed fields and response code `code`.
 fn response(req: &Message, code: ResponseCode) -> Message {
-    let mti = req
-        .mti
-        .response_mti()
-        .unwrap_or(Mti::AUTHORIZATION_RESPONSE);
-    let mut rsp = Message::new(mti);
-    for &n in ECHO {
-        if let Some(v) = req.field(n) {
-            rsp.set_field(n, v.clone());
-        }
-    }
-    rsp.set_response_code(code);
-    rsp
+    req.response_to(code)
 }
 
 fn code_of(decline: Decline) -> ResponseCode {
@@ -85,6 +57,9 @@ fn dedup_key(msg: &Message) -> Option<String> {
     let merchant = msg.merchant_id().unwrap_or_default();
     Some(format!("{stan:06}|{rrn}|{terminal}|{merchant}"))
 }
+
+/// Makes the ARPC (issuer authentication data, tag 91) for a response code.
+type ArpcFn<'a> = Box<dyn Fn(ResponseCode) -> Option<Vec<u8>> + Send + Sync + 'a>;
 
 /// What a 0100 says, checked.
 struct Request {
@@ -268,10 +243,7 @@ impl Issuer {
         &'a self,
         req: &'a Request,
         icc: &'a TagMap,
-    ) -> (
-        bool,
-        Option<Box<dyn Fn(ResponseCode) -> Option<Vec<u8>> + Send + Sync + 'a>>,
-    ) {
+    ) -> (bool, Option<ArpcFn<'a>>) {
         let lookup = |t: Tag| icc.get(t);
         let Some(iad) = icc.get(emv::tags::IAD) else {
             return (false, None);

@@ -48,34 +48,8 @@ pub struct Network {
     clock: Clock,
 }
 
-const ECHO: &[u8] = &[
-    fields::PAN,
-    fields::PROCESSING_CODE,
-    fields::AMOUNT,
-    fields::TRANSMISSION_DATE_TIME,
-    fields::STAN,
-    fields::LOCAL_TIME,
-    fields::LOCAL_DATE,
-    fields::CARD_SEQUENCE_NUMBER,
-    fields::RRN,
-    fields::TERMINAL_ID,
-    fields::MERCHANT_ID,
-    fields::CURRENCY_CODE,
-];
-
 fn response(req: &Message, code: ResponseCode) -> Message {
-    let mti = req
-        .mti
-        .response_mti()
-        .unwrap_or(Mti::AUTHORIZATION_RESPONSE);
-    let mut rsp = Message::new(mti);
-    for &n in ECHO {
-        if let Some(v) = req.field(n) {
-            rsp.set_field(n, v.clone());
-        }
-    }
-    rsp.set_response_code(code);
-    rsp
+    req.response_to(code)
 }
 
 fn declined(req: &Message, d: Decline) -> Message {

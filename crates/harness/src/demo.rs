@@ -5,7 +5,6 @@
 //! every key is a documented demo key. Production deployments pass their own keys by flag or
 //! environment variable (see `tapwallet up --help`).
 
-use anyhow::Context;
 use cards::{Expiry, Pan};
 use domain::{BinKind, BinRange, BinTable, ChannelSet};
 use emv_crypto::{KeyAlgorithm, MasterKey};
@@ -13,39 +12,38 @@ use network::vault::VaultKeys;
 use store::{IssuerCardRow, MerchantRow, NewAccount, Store, TerminalRow, TokenRow};
 
 /// The documented demo issuer master key (the classic public test key).
-pub(crate) const ISSUER_IMK_HEX: &str = "0123456789ABCDEFFEDCBA9876543210";
+pub const ISSUER_IMK_HEX: &str = "0123456789ABCDEFFEDCBA9876543210";
 /// The documented demo token-service master key (token-level card keys).
-pub(crate) const TOKEN_IMK_HEX: &str = "89ABCDEF0123456776543210FEDCBA98";
+pub const TOKEN_IMK_HEX: &str = "89ABCDEF0123456776543210FEDCBA98";
 /// Demo vault encryption key (AES-256).
-pub(crate) const VAULT_KEY_HEX: &str =
-    "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F";
+pub const VAULT_KEY_HEX: &str = "000102030405060708090A0B0C0D0E0F101112131415161718191A1B1C1D1E1F";
 /// Demo vault lookup-hash key.
-pub(crate) const VAULT_HASH_KEY_HEX: &str =
+pub const VAULT_HASH_KEY_HEX: &str =
     "1F1E1D1C1B1A191817161514131211100F0E0D0C0B0A09080706050403020100";
 /// Demo issuer card-index hash key.
-pub(crate) const ISSUER_HASH_KEY_HEX: &str =
+pub const ISSUER_HASH_KEY_HEX: &str =
     "A0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF";
 
 /// The demo terminal and merchant.
-pub(crate) const TERMINAL_ID: &str = "TWPOS001";
-pub(crate) const MERCHANT_ID: &str = "TW0000000000001";
+pub const TERMINAL_ID: &str = "TWPOS001";
+pub const MERCHANT_ID: &str = "TW0000000000001";
 
 /// One demo funding card and its token.
-pub(crate) struct DemoCard {
+pub struct DemoCard {
     /// What the demo is for, shown by `tapwallet up`.
-    pub(crate) purpose: &'static str,
-    pub(crate) fpan: &'static str,
-    pub(crate) fpan_expiry: (u16, u8),
-    pub(crate) account: &'static str,
-    pub(crate) limit_or_balance_minor: i64,
-    pub(crate) card_status: &'static str,
-    pub(crate) dpan: &'static str,
-    pub(crate) token_status: &'static str,
-    pub(crate) channels: ChannelSet,
+    pub purpose: &'static str,
+    pub fpan: &'static str,
+    pub fpan_expiry: (u16, u8),
+    pub account: &'static str,
+    pub limit_or_balance_minor: i64,
+    pub card_status: &'static str,
+    pub dpan: &'static str,
+    pub token_status: &'static str,
+    pub channels: ChannelSet,
 }
 
 /// The demo cards. DPANs sit in the network's token ranges, FPANs in account ranges.
-pub(crate) const DEMO_CARDS: &[DemoCard] = &[
+pub const DEMO_CARDS: &[DemoCard] = &[
     DemoCard {
         purpose: "Visa, credit 5 000.00 EUR: approves",
         fpan: "4111111111111111",
@@ -105,7 +103,7 @@ pub(crate) const DEMO_CARDS: &[DemoCard] = &[
 
 /// The network's BIN table: Visa and Mastercard token ranges (narrower, so they win), then the
 /// account ranges around them.
-pub(crate) fn bin_table() -> BinTable {
+pub fn bin_table() -> BinTable {
     let r = |low, high, kind, owner: &str| BinRange {
         low,
         high,
@@ -130,34 +128,44 @@ pub(crate) fn bin_table() -> BinTable {
     ])
 }
 
-/// A 3DES master key from hex.
-pub(crate) fn tdes_key(hex_key: &str, what: &str) -> anyhow::Result<MasterKey> {
-    let bytes = secret::Secret::new(
-        hex::decode(hex_key.trim()).with_context(|| format!("{what} must be hex"))?,
-    );
+/// A 3DES master key from hex; the error says what to fix.
+pub fn tdes_key(hex_key: &str, what: &str) -> Result<MasterKey, String> {
+    let bytes = secret::Secret::new(hex_decode(hex_key).ok_or(format!("{what} must be hex"))?);
     MasterKey::new(KeyAlgorithm::Tdes2, bytes.expose())
-        .map_err(|e| anyhow::anyhow!("{what}: {e} (a double-length 3DES key is 32 hex digits)"))
+        .map_err(|e| format!("{what}: {e} (a double-length 3DES key is 32 hex digits)"))
 }
 
-/// 32 bytes from hex.
-pub(crate) fn key32(hex_key: &str, what: &str) -> anyhow::Result<secret::Secret<[u8; 32]>> {
-    let bytes = secret::Secret::new(
-        hex::decode(hex_key.trim()).with_context(|| format!("{what} must be hex"))?,
-    );
+/// 32 bytes from hex; the error says what to fix.
+pub fn key32(hex_key: &str, what: &str) -> Result<secret::Secret<[u8; 32]>, String> {
+    let bytes = secret::Secret::new(hex_decode(hex_key).ok_or(format!("{what} must be hex"))?);
     let arr: [u8; 32] = bytes
         .expose()
         .as_slice()
         .try_into()
-        .map_err(|_| anyhow::anyhow!("{what} must be 32 bytes (64 hex digits)"))?;
+        .map_err(|_| format!("{what} must be 32 bytes (64 hex digits)"))?;
     Ok(secret::Secret::new(arr))
 }
 
+fn hex_decode(text: &str) -> Option<Vec<u8>> {
+    let t = text.trim();
+    if !t.len().is_multiple_of(2) {
+        return None;
+    }
+    (0..t.len())
+        .step_by(2)
+        .map(|i| t.get(i..i + 2).and_then(|p| u8::from_str_radix(p, 16).ok()))
+        .collect()
+}
+
+/// Errors while seeding.
+pub type SeedError = Box<dyn std::error::Error + Send + Sync>;
+
 /// Creates the demo world unless the store was already seeded.
-pub(crate) async fn seed(
+pub async fn seed(
     store: &Store,
     issuer: &issuer::Issuer,
     vault: &VaultKeys,
-) -> anyhow::Result<bool> {
+) -> Result<bool, SeedError> {
     if store.seeded().await? {
         return Ok(false);
     }
