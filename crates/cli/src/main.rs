@@ -1,6 +1,7 @@
 //! `tapwallet`: the one binary. This crate parses flags and wires the libraries together;
 //! protocol logic lives in the library crates.
 
+mod bench;
 mod demo;
 mod env;
 mod hosts;
@@ -36,6 +37,9 @@ enum Command {
     /// A payment terminal.
     #[command(subcommand)]
     Pos(pos::PosCommand),
+    /// Load generators.
+    #[command(subcommand)]
+    Bench(bench::BenchCommand),
 }
 
 /// Runs an async command on a multi-threaded runtime, with logs on stderr (`RUST_LOG`).
@@ -60,6 +64,7 @@ fn main() -> ExitCode {
         Command::VerifyArqc(args) => verify::run(&args),
         Command::Up(args) => block_on(hosts::up(&args)),
         Command::Pos(cmd) => block_on(pos::run(&cmd)),
+        Command::Bench(cmd) => block_on(bench::run(&cmd)),
     };
     match result {
         Ok(code) => code,
