@@ -233,3 +233,99 @@ pub async fn seed(
     store.mark_seeded().await?;
     Ok(true)
 }
+
+/// A funding card and token that [`seed_bench_cards`] made (or found) for `tapwallet bench`.
+pub struct BenchCard {
+    /// The token the in-process card carries (Visa token range, PSN 01, expiry 12/30).
+    pub dpan: Pan,
+    /// The highest ATC the network has accepted for this token (0 when none): the card's counter
+    /// must start here, since the network declines replays.
+    pub atc: u16,
+}
+
+/// The most bench cards [`seed_bench_cards`] numbers (seven digits of index).
+pub const BENCH_CARDS_MAX: usize = 10_000_000;
+
+fn bench_pan(prefix: &str, index: usize) -> Result<Pan, SeedError> {
+    let partial = format!("{prefix}{index:07}");
+    let check = cards::luhn_check_digit(&partial).ok_or("bench card number is not digits")?;
+    Ok(Pan::parse(&format!("{partial}{check}"))?)
+}
+
+/// Seeds `count` bench cards: each a credit account with `limit_minor` at the demo issuer, an
+/// active card, and an active token for it in the vault (all channels, PSN 01, expiry 12/30),
+/// keyed like the demo world. Idempotent: what already exists is kept, and each token's
+/// counter is read back so that a run on a used database starts above it.
+///
+/// The numbers are synthetic, not published test numbers: DPANs `47617399nnnnnnnC` (inside the
+/// network's Visa token range, apart from the demo tokens) and FPANs `49999990nnnnnnnC` (the
+/// account range), with `nnnnnnn` the index and `C` the Luhn digit.
+pub async fn seed_bench_cards(
+    store: &Store,
+    issuer: &issuer::Issuer,
+    vault: &VaultKeys,
+    count: usize,
+    limit_minor: i64,
+) -> Result<Vec<BenchCard>, SeedError> {
+    if count > BENCH_CARDS_MAX {
+        return Err(format!("at most {BENCH_CARDS_MAX} bench cards").into());
+    }
+    let expiry = Expiry::new(2030, 12)?;
+    let mut out = Vec::with_capacity(count);
+    for i in 0..count {
+        let fpan = bench_pan("49999990", i)?;
+        let dpan = bench_pan("47617399", i)?;
+        let pan_hash = issuer.pan_hash(&fpan);
+        if store.card(&pan_hash).await?.is_none() {
+            let account = store
+                .create_account(&NewAccount {
+                    kind: "credit".to_owned(),
+                    limit_minor,
+                    balance_minor: 0,
+                    holds_minor: 0,
+                    currency_numeric: 978,
+                    open: true,
+                })
+                .await?;
+            store
+                .create_card(&IssuerCardRow {
+                    pan_hash,
+                    last4: fpan.last4().to_owned(),
+                    expiry_yymm: expiry.yymm(),
+                    psn: 0x01,
+                    status: "active".to_owned(),
+                    account_id: account,
+                })
+                .await?;
+        }
+        let hash = vault.pan_hash(&dpan);
+        let atc = match store.token(&hash).await? {
+            Some(row) => domain::AtcWindow::from_bytes(&row.atc_window)
+                .and_then(|w| w.highest())
+                .unwrap_or(0),
+            None => {
+                store
+                    .insert_token(&TokenRow {
+                        dpan_hash: hash,
+                        dpan_last4: dpan.last4().to_owned(),
+                        fpan_envelope: vault.seal(&fpan, expiry, &hash)?,
+                        token_expiry_yymm: "3012".to_owned(),
+                        status: "active".to_owned(),
+                        token_requestor_id: "50110030273".to_owned(),
+                        channels: i32::from(ChannelSet::ALL.0),
+                        device_id: None,
+                        psn: 0x01,
+                        tur: format!("DWSPMCB{i:026}"),
+                        par: format!("V001B{i:024}"),
+                        atc_window: domain::AtcWindow::new().to_bytes().to_vec(),
+                        standin_count: 0,
+                        created_at_unix: 0,
+                    })
+                    .await?;
+                0
+            }
+        };
+        out.push(BenchCard { dpan, atc });
+    }
+    Ok(out)
+}

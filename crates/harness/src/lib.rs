@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 pub mod demo;
+pub mod terminal;
 
 use cards::{Expiry, Pan};
 use emv_card::{Card, CardProfile, Counters, Scheme};

@@ -46,6 +46,25 @@ pub struct Network {
     config: NetworkConfig,
     issuer: Client<IsoCodec>,
     clock: Clock,
+    /// Recent answers by request identity (STAN, RRN, terminal, merchant), so a retransmitted
+    /// request gets its original answer rather than a replay decline. In memory: after a
+    /// restart a retransmission is declined 59 and the acquirer reverses it.
+    recent: std::sync::Mutex<std::collections::HashMap<String, (i64, Message)>>,
+}
+
+/// How long a request identity is remembered for duplicate detection, in seconds.
+const DUPLICATE_WINDOW_SECS: i64 = 600;
+/// Answers remembered at most.
+const DUPLICATE_CAPACITY: usize = 100_000;
+
+fn request_identity(msg: &Message) -> Option<String> {
+    Some(format!(
+        "{:06}|{}|{}|{}",
+        msg.stan()?,
+        msg.rrn()?,
+        msg.terminal_id()?,
+        msg.merchant_id().unwrap_or_default()
+    ))
 }
 
 fn response(req: &Message, code: ResponseCode) -> Message {
@@ -105,6 +124,7 @@ impl Network {
             config,
             issuer,
             clock,
+            recent: Default::default(),
         }
     }
 
@@ -134,6 +154,28 @@ impl Network {
     }
 
     async fn authorize(&self, msg: &Message) -> Message {
+        let identity = request_identity(msg);
+        let now = (self.clock)();
+        if let Some(id) = &identity
+            && let Ok(recent) = self.recent.lock()
+            && let Some((at, answer)) = recent.get(id)
+            && now - at <= DUPLICATE_WINDOW_SECS
+        {
+            return answer.clone();
+        }
+        let answer = self.authorize_once(msg).await;
+        if let (Some(id), Ok(mut recent)) = (identity, self.recent.lock()) {
+            if recent.len() >= DUPLICATE_CAPACITY {
+                recent.retain(|_, (at, _)| now - *at <= DUPLICATE_WINDOW_SECS);
+            }
+            if recent.len() < DUPLICATE_CAPACITY {
+                recent.insert(id, (now, answer.clone()));
+            }
+        }
+        answer
+    }
+
+    async fn authorize_once(&self, msg: &Message) -> Message {
         let Some(pan) = msg.pan() else {
             return declined(msg, Decline::FormatError);
         };

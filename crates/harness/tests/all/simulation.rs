@@ -3,8 +3,6 @@
 //! Every property runs over random amounts, currencies, unpredictable numbers, ATCs, schemes and
 //! cryptogram versions; proptest prints the failing case (and its seed) when one fails.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
-
 use cards::{Amount, Currency, Date, Pan};
 use emv_card::{Counters, Scheme};
 use emv_crypto::Cvn;
