@@ -48,6 +48,25 @@ pub(crate) struct KeyArgs {
     issuer_hash_key: String,
 }
 
+impl KeyArgs {
+    /// The documented demo keys (what the flags default to), for `tapwallet bench`, whose
+    /// cards are personalized with them.
+    pub(crate) fn demo() -> Self {
+        Self {
+            issuer_imk: seed::ISSUER_IMK_HEX.to_owned(),
+            token_imk: seed::TOKEN_IMK_HEX.to_owned(),
+            vault_key: seed::VAULT_KEY_HEX.to_owned(),
+            vault_hash_key: seed::VAULT_HASH_KEY_HEX.to_owned(),
+            issuer_hash_key: seed::ISSUER_HASH_KEY_HEX.to_owned(),
+        }
+    }
+
+    /// The token service master key (`--token-imk`).
+    pub(crate) fn token_imk(&self) -> anyhow::Result<emv_crypto::MasterKey> {
+        seed::tdes_key(&self.token_imk, "--token-imk").map_err(anyhow::Error::msg)
+    }
+}
+
 /// Flags of `tapwallet up`.
 #[derive(Debug, Args)]
 pub(crate) struct UpArgs {
@@ -81,16 +100,25 @@ pub(crate) async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
         .with_context(|| "opening the database (check --database-url)".to_owned())
 }
 
-fn clock() -> Arc<dyn Fn() -> i64 + Send + Sync> {
+pub(crate) fn clock() -> Arc<dyn Fn() -> i64 + Send + Sync> {
     Arc::new(|| env::now_unix().unwrap_or(0))
 }
 
 pub(crate) fn issuer_host(store: Store, keys: &KeyArgs) -> anyhow::Result<issuer::Issuer> {
+    issuer_host_with_velocity(store, keys, domain::VelocityLimits::default())
+}
+
+/// [`issuer_host`] with other velocity limits (`tapwallet bench` lifts them).
+pub(crate) fn issuer_host_with_velocity(
+    store: Store,
+    keys: &KeyArgs,
+    velocity: domain::VelocityLimits,
+) -> anyhow::Result<issuer::Issuer> {
     let config = issuer::IssuerConfig {
         imk: seed::tdes_key(&keys.issuer_imk, "--issuer-imk").map_err(anyhow::Error::msg)?,
         pan_hash_key: seed::key32(&keys.issuer_hash_key, "--issuer-hash-key")
             .map_err(anyhow::Error::msg)?,
-        velocity: domain::VelocityLimits::default(),
+        velocity,
     };
     Ok(issuer::Issuer::new(store, config, clock()))
 }
@@ -107,7 +135,7 @@ async fn listen(addr: SocketAddr, who: &str) -> anyhow::Result<TcpListener> {
     })
 }
 
-async fn connect(addr: SocketAddr, who: &str) -> anyhow::Result<Client<IsoCodec>> {
+pub(crate) async fn connect(addr: SocketAddr, who: &str) -> anyhow::Result<Client<IsoCodec>> {
     let config = ClientConfig::default();
     Client::connect(addr, IsoCodec, config)
         .await
@@ -187,6 +215,118 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
     let _ = acquirer_task.await;
     let _ = network_task.await;
     let _ = issuer_task.await;
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Flags of `tapwallet issuer`.
+#[derive(Debug, Args)]
+pub(crate) struct IssuerArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Where the network connects.
+    #[arg(long, default_value = "127.0.0.1:8585")]
+    listen: SocketAddr,
+}
+
+/// Flags of `tapwallet network`.
+#[derive(Debug, Args)]
+pub(crate) struct NetworkArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Where acquirers connect.
+    #[arg(long, default_value = "127.0.0.1:8584")]
+    listen: SocketAddr,
+    /// The issuer's address.
+    #[arg(long, default_value = "127.0.0.1:8585")]
+    issuer: SocketAddr,
+    /// How long to wait for the issuer before standing in, in milliseconds.
+    #[arg(long, default_value_t = 2_000)]
+    issuer_timeout_ms: u64,
+}
+
+/// Flags of `tapwallet acquirer`.
+#[derive(Debug, Args)]
+pub(crate) struct AcquirerArgs {
+    #[command(flatten)]
+    store: StoreArgs,
+    #[command(flatten)]
+    keys: KeyArgs,
+    /// Where terminals connect.
+    #[arg(long, default_value = "127.0.0.1:8583")]
+    listen: SocketAddr,
+    /// The card network's address.
+    #[arg(long, default_value = "127.0.0.1:8584")]
+    network: SocketAddr,
+}
+
+/// Opens the store and seeds the demo world on first use (each party alone shares the database
+/// with the others, or has its own: the seed is idempotent).
+async fn seeded_store(store: &StoreArgs, keys: &KeyArgs) -> anyhow::Result<Store> {
+    let s = open_store(store).await?;
+    let issuer = issuer_host(s.clone(), keys)?;
+    if seed::seed(&s, &issuer, &vault(keys)?)
+        .await
+        .map_err(|e| anyhow::anyhow!("seeding the demo world: {e}"))?
+    {
+        println!("Created the demo world in {}", store.database_url);
+    }
+    Ok(s)
+}
+
+async fn until_ctrl_c() {
+    ctrl_c().await;
+    println!("Stopping: finishing in-flight requests...");
+}
+
+pub(crate) async fn issuer_alone(args: &IssuerArgs) -> anyhow::Result<ExitCode> {
+    let store = seeded_store(&args.store, &args.keys).await?;
+    let listener = listen(args.listen, "the issuer").await?;
+    let issuer = Arc::new(issuer_host(store.clone(), &args.keys)?);
+    println!("Issuer listening on {} (Ctrl-C to stop)", args.listen);
+    let report = issuer::run(listener, issuer, until_ctrl_c()).await;
+    println!("Served {} requests on {} connections.", report.requests, report.connections);
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn network_alone(args: &NetworkArgs) -> anyhow::Result<ExitCode> {
+    let store = seeded_store(&args.store, &args.keys).await?;
+    let listener = listen(args.listen, "the network").await?;
+    let to_issuer = connect(args.issuer, "issuer").await?;
+    let network = Arc::new(network::Network::new(
+        store.clone(),
+        network::NetworkConfig {
+            vault: vault(&args.keys)?,
+            token_imk: seed::tdes_key(&args.keys.token_imk, "--token-imk")
+                .map_err(anyhow::Error::msg)?,
+            bins: seed::bin_table(),
+            issuer_timeout: Duration::from_millis(args.issuer_timeout_ms),
+            stand_in: domain::StandInRules::default(),
+        },
+        to_issuer,
+        clock(),
+    ));
+    println!("Network listening on {}, issuer at {} (Ctrl-C to stop)", args.listen, args.issuer);
+    let report = network::run(listener, network, Duration::from_secs(5), until_ctrl_c()).await;
+    println!("Served {} requests on {} connections.", report.requests, report.connections);
+    store.close().await;
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(crate) async fn acquirer_alone(args: &AcquirerArgs) -> anyhow::Result<ExitCode> {
+    let store = seeded_store(&args.store, &args.keys).await?;
+    let listener = listen(args.listen, "the acquirer").await?;
+    let to_network = connect(args.network, "network").await?;
+    let acquirer =
+        Arc::new(acquirer::Acquirer::new(store.clone(), to_network, Duration::from_secs(5), clock()));
+    println!("Acquirer listening on {}, network at {} (Ctrl-C to stop)", args.listen, args.network);
+    let report = acquirer::run(listener, acquirer, until_ctrl_c()).await;
+    println!("Served {} requests on {} connections.", report.requests, report.connections);
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

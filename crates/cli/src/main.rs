@@ -34,6 +34,12 @@ enum Command {
     /// Run acquirer, card network and issuer in one process (embedded SQLite by default), seeded
     /// with demo cards, tokens and a terminal on first run.
     Up(hosts::UpArgs),
+    /// Run the issuer host alone.
+    Issuer(hosts::IssuerArgs),
+    /// Run the card network host alone (token vault, cryptogram and replay checks, stand-in).
+    Network(hosts::NetworkArgs),
+    /// Run the acquirer host alone.
+    Acquirer(hosts::AcquirerArgs),
     /// A payment terminal.
     #[command(subcommand)]
     Pos(pos::PosCommand),
@@ -63,6 +69,9 @@ fn main() -> ExitCode {
         Command::Tap(args) => tap::run(&args),
         Command::VerifyArqc(args) => verify::run(&args),
         Command::Up(args) => block_on(hosts::up(&args)),
+        Command::Issuer(args) => block_on(hosts::issuer_alone(&args)),
+        Command::Network(args) => block_on(hosts::network_alone(&args)),
+        Command::Acquirer(args) => block_on(hosts::acquirer_alone(&args)),
         Command::Pos(cmd) => block_on(pos::run(&cmd)),
         Command::Bench(cmd) => block_on(bench::run(&cmd)),
     };
