@@ -96,7 +96,13 @@ fn interop(root: &Path) -> Result<()> {
     run(&mut cmd)?;
     run(std::process::Command::new("python3")
         .current_dir(root)
-        .args(["scripts/interop/pyiso8583_check.py"]))
+        .args(["scripts/interop/pyiso8583_check.py"]))?;
+    run(std::process::Command::new("python3")
+        .current_dir(root)
+        .args([
+            "scripts/interop/acquirer_check.py",
+            "target/debug/tapwallet",
+        ]))
 }
 
 fn tidy_step(_root: &Path) -> Result<()> {

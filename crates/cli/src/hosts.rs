@@ -142,7 +142,19 @@ pub(crate) async fn connect(addr: SocketAddr, who: &str) -> anyhow::Result<Clien
         .with_context(|| format!("cannot reach the {who} at {addr}: is it running?"))
 }
 
+/// Ctrl-C, or SIGTERM from a service manager: both stop gracefully.
 async fn ctrl_c() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
     let _ = tokio::signal::ctrl_c().await;
 }
 
@@ -289,7 +301,10 @@ pub(crate) async fn issuer_alone(args: &IssuerArgs) -> anyhow::Result<ExitCode> 
     let issuer = Arc::new(issuer_host(store.clone(), &args.keys)?);
     println!("Issuer listening on {} (Ctrl-C to stop)", args.listen);
     let report = issuer::run(listener, issuer, until_ctrl_c()).await;
-    println!("Served {} requests on {} connections.", report.requests, report.connections);
+    println!(
+        "Served {} requests on {} connections.",
+        report.requests, report.connections
+    );
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -311,9 +326,15 @@ pub(crate) async fn network_alone(args: &NetworkArgs) -> anyhow::Result<ExitCode
         to_issuer,
         clock(),
     ));
-    println!("Network listening on {}, issuer at {} (Ctrl-C to stop)", args.listen, args.issuer);
+    println!(
+        "Network listening on {}, issuer at {} (Ctrl-C to stop)",
+        args.listen, args.issuer
+    );
     let report = network::run(listener, network, Duration::from_secs(5), until_ctrl_c()).await;
-    println!("Served {} requests on {} connections.", report.requests, report.connections);
+    println!(
+        "Served {} requests on {} connections.",
+        report.requests, report.connections
+    );
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }
@@ -322,11 +343,21 @@ pub(crate) async fn acquirer_alone(args: &AcquirerArgs) -> anyhow::Result<ExitCo
     let store = seeded_store(&args.store, &args.keys).await?;
     let listener = listen(args.listen, "the acquirer").await?;
     let to_network = connect(args.network, "network").await?;
-    let acquirer =
-        Arc::new(acquirer::Acquirer::new(store.clone(), to_network, Duration::from_secs(5), clock()));
-    println!("Acquirer listening on {}, network at {} (Ctrl-C to stop)", args.listen, args.network);
+    let acquirer = Arc::new(acquirer::Acquirer::new(
+        store.clone(),
+        to_network,
+        Duration::from_secs(5),
+        clock(),
+    ));
+    println!(
+        "Acquirer listening on {}, network at {} (Ctrl-C to stop)",
+        args.listen, args.network
+    );
     let report = acquirer::run(listener, acquirer, until_ctrl_c()).await;
-    println!("Served {} requests on {} connections.", report.requests, report.connections);
+    println!(
+        "Served {} requests on {} connections.",
+        report.requests, report.connections
+    );
     store.close().await;
     Ok(ExitCode::SUCCESS)
 }

@@ -13,12 +13,10 @@ use clap::{Args, Subcommand, ValueEnum};
 use emv_card::{Card, CardProfile, Counters, Scheme};
 use emv_crypto::{Cvn, derive_icc_master_key};
 use emv_kernel::{
-    ArpcCheck, IssuerResponse, Kernel, OnlineRequest, Outcome, TerminalConfig, Transaction,
-    TransactionType,
+    ArpcCheck, Kernel, OnlineRequest, Outcome, TerminalConfig, Transaction, TransactionType,
 };
 use iso8583::{Message, Mti, ResponseCode, spec::ASCII87};
 use iso8583_net::{Client, ClientConfig, IsoCodec};
-use secret::Secret;
 use serde_json::json;
 
 use crate::env;
@@ -67,6 +65,9 @@ pub(crate) struct ChargeArgs {
     /// Write the framed 0100 sent (2-byte length + message) to this file.
     #[arg(long, value_name = "FILE")]
     dump_request: Option<PathBuf>,
+    /// Build the 0100 (and write it with --dump-request) without sending it.
+    #[arg(long, requires = "dump_request")]
+    dry_run: bool,
     /// Seconds to wait for the answer before reversing.
     #[arg(long, default_value_t = 10)]
     timeout_secs: u64,
@@ -132,34 +133,22 @@ fn random_digits(n: usize) -> String {
     buf.iter().map(|b| char::from(b'0' + b % 10)).collect()
 }
 
-/// The 0100 for an online request.
-fn authorization_request(
+/// The 0100 for an online request, with fresh identifiers and the current time.
+pub(crate) fn authorization_request(
     request: &OnlineRequest,
     amount: Amount,
     terminal: &str,
 ) -> anyhow::Result<Message> {
-    let (transmission, hhmmss, mmdd) = now_fields()?;
-    let mut msg = Message::new(Mti::AUTHORIZATION_REQUEST);
-    msg.set_pan(Secret::new(request.card.pan.expose_digits().to_owned()));
-    msg.set_processing_code("000000");
-    msg.set_amount_minor(amount.minor());
-    msg.set_transmission_date_time(&transmission);
-    msg.set_stan(random_digits(6).parse()?);
-    msg.set_local_time(&hhmmss);
-    msg.set_local_date(&mmdd);
-    if let Some(e) = request.card.expiry {
-        msg.set_expiry(Secret::new(e.yymm()));
-    }
-    // 07: contactless chip; 1: PIN entry capability.
-    msg.set_pos_entry_mode("071");
-    if let Some(psn) = request.card.psn {
-        msg.set_card_sequence_number(&format!("{:03}", (psn >> 4) * 10 + (psn & 0x0F)));
-    }
-    msg.set_rrn(&random_digits(12));
-    msg.set_terminal_id(terminal);
-    msg.set_currency_code(&format!("{:03}", amount.currency().numeric));
-    msg.set_icc_data(&request.data.to_tlv());
-    Ok(msg)
+    let (transmission, _, _) = now_fields()?;
+    let ids = harness::terminal::Ids {
+        stan: random_digits(6).parse()?,
+        rrn: random_digits(12),
+        terminal: terminal.to_owned(),
+        transmission,
+    };
+    Ok(harness::terminal::authorization_request(
+        request, amount, &ids,
+    ))
 }
 
 async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
@@ -223,6 +212,10 @@ async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
         let mut framed = len.to_be_bytes().to_vec();
         framed.extend_from_slice(&bytes);
         std::fs::write(file, framed).with_context(|| format!("writing {}", file.display()))?;
+        if args.dry_run {
+            println!("Wrote the framed 0100 to {} (not sent).", file.display());
+            return Ok(ExitCode::SUCCESS);
+        }
     }
     let client = Client::connect(args.acquirer, IsoCodec, ClientConfig::default())
         .await
@@ -250,16 +243,7 @@ async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
     let code = answer
         .response_code()
         .unwrap_or(ResponseCode::SYSTEM_MALFUNCTION);
-    let icc = answer.icc_tlv().ok().flatten();
-    let data91 = icc
-        .as_ref()
-        .and_then(|t| t.get(emv::tags::ISSUER_AUTHENTICATION_DATA))
-        .map(<[u8]>::to_vec);
-    let step = kernel.complete(IssuerResponse {
-        approved: code.is_approval(),
-        arc: code.0,
-        issuer_authentication_data: data91,
-    });
+    let step = kernel.complete(harness::terminal::issuer_response(&answer));
     let done = kernel
         .drive(step, &mut transceive, &mut trace)
         .context("saving the card's counter")?;
