@@ -47,7 +47,7 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "interop",
-        command: "python3 scripts/interop/pyemv_check.py target/debug/tapwallet",
+        command: "python3 scripts/interop/{pyemv,pyiso8583,acquirer}_check.py",
         action: interop,
     },
     Step {
