@@ -368,11 +368,26 @@ impl Network {
         let Some(amount) = amount else {
             return declined(msg, Decline::FormatError);
         };
-        // Count this approval atomically, so concurrent stand-ins respect the limit.
+        // The approval's code: clock and STAN, base 36 (unique enough for DE 38, which only
+        // has to identify the approval to the merchant).
+        let now = u64::try_from((self.clock)()).unwrap_or(0);
+        let code = AuthCode::from_sequence(
+            now.wrapping_mul(1_000_000) + u64::from(msg.stan().unwrap_or(0)),
+        );
+        // The advice keeps the token, never the funding PAN: it is detokenized when delivered.
+        let mut advice = msg.clone();
+        advice.mti = Mti::AUTHORIZATION_ADVICE;
+        advice.set_auth_code(code.as_str());
+        advice.set_response_code(ResponseCode::APPROVED);
+        let Ok(advice) = advice.pack(&ASCII87) else {
+            return declined(msg, Decline::IssuerUnavailable);
+        };
+        // Count the approval and queue its advice in one transaction, so concurrent stand-ins
+        // respect the limit and no approval goes unreported.
         let rules = self.config.stand_in;
         let verdict = self
             .store
-            .token_update(&ctx.hash, |row| {
+            .token_update_with_advice(&ctx.hash, |row| {
                 let facts = StandInFacts {
                     amount,
                     cryptogram_ok: true,
@@ -381,32 +396,19 @@ impl Network {
                 let v = stand_in(&rules, &facts);
                 if v.is_ok() {
                     row.standin_count = row.standin_count.saturating_add(1);
+                    (v, Some(advice))
+                } else {
+                    (v, None)
                 }
-                v
             })
             .await;
         match verdict {
-            Ok(Some(Ok(()))) => {
-                let seq = u64::try_from((self.clock)()).unwrap_or(0);
-                let code = AuthCode::from_sequence(seq);
+            Ok(Some((Ok(()), _))) => {
                 let mut rsp = response(msg, ResponseCode::APPROVED);
                 rsp.set_auth_code(code.as_str());
-                // The advice keeps the token, never the funding PAN: it is detokenized when sent.
-                let mut advice = msg.clone();
-                advice.mti = Mti::AUTHORIZATION_ADVICE;
-                advice.set_auth_code(code.as_str());
-                advice.set_response_code(ResponseCode::APPROVED);
-                match advice.pack(&ASCII87) {
-                    Ok(bytes) => {
-                        if let Err(e) = self.store.enqueue_advice(&bytes).await {
-                            tracing::error!(error = %e, "stand-in advice not queued");
-                        }
-                    }
-                    Err(e) => tracing::error!(error = %e, "stand-in advice not packed"),
-                }
                 rsp
             }
-            Ok(Some(Err(d))) => declined(msg, d),
+            Ok(Some((Err(d), _))) => declined(msg, d),
             _ => declined(msg, Decline::IssuerUnavailable),
         }
     }

@@ -175,35 +175,29 @@ macro_rules! backend {
             }
         }
 
-        /// The card and its account, locked until the transaction ends.
+        /// The card and its account (one statement), locked until the transaction ends. The
+        /// schema guarantees a card's account exists.
         async fn card_and_account(
             conn: &mut Conn,
             pan_hash: &[u8; 32],
             op: &'static str,
         ) -> Result<(Option<IssuerCardRow>, Option<AccountRow>), StoreError> {
-            let card = sqlx::query(concat!(
-                "SELECT pan_hash, last4, expiry_yymm, psn, status, account_id FROM issuer_cards \
-                 WHERE pan_hash = $1",
+            let row = sqlx::query(concat!(
+                "SELECT c.pan_hash, c.last4, c.expiry_yymm, c.psn, c.status, c.account_id, \
+                 a.id, a.kind, a.limit_minor, a.balance_minor, a.holds_minor, \
+                 a.currency_numeric, a.is_open \
+                 FROM issuer_cards c JOIN accounts a ON a.id = c.account_id \
+                 WHERE c.pan_hash = $1",
                 $lock
             ))
             .bind(&pan_hash[..])
             .fetch_optional(&mut *conn)
             .await
             .map_err(StoreError::db(op))?;
-            let Some(card) = card.as_ref().map(rows::card).transpose()? else {
-                return Ok((None, None));
-            };
-            let account = sqlx::query(concat!(
-                "SELECT id, kind, limit_minor, balance_minor, holds_minor, currency_numeric, \
-                 is_open FROM accounts WHERE id = $1",
-                $lock
-            ))
-            .bind(card.account_id)
-            .fetch_optional(&mut *conn)
-            .await
-            .map_err(StoreError::db(op))?;
-            let account = account.as_ref().map(rows::account).transpose()?;
-            Ok((Some(card), account))
+            match row {
+                None => Ok((None, None)),
+                Some(row) => Ok((Some(rows::card(&row)?), Some(rows::account(&row)?))),
+            }
         }
 
         async fn velocity(

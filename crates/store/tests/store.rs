@@ -159,6 +159,7 @@ store_test!(
     decline_posts_nothing,
     duplicate_returns_the_original_and_posts_nothing,
     concurrent_duplicates_post_once,
+    concurrent_authorizations_see_each_other,
     velocity_counts_held_approvals_inside_the_window,
     reversal_releases_once,
     concurrent_reversals_release_once,
@@ -402,6 +403,51 @@ async fn concurrent_duplicates_post_once(s: &Store) {
         assert_eq!(o.stored(), fresh[0].stored());
     }
     assert_eq!(holds(s, account).await, 700);
+}
+
+/// Different requests on one card and account, at once: each decision sees every hold and
+/// approval committed before it, so funds and velocity limits hold under concurrency.
+async fn concurrent_authorizations_see_each_other(s: &Store) {
+    let (pan, account) = card_on_credit_account(s, 12, 1_000).await;
+    let (busy, _) = card_on_credit_account(s, 13, 1_000_000).await;
+    let mut tasks = Vec::new();
+    for i in 0..20 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            // Funds: 1,000 available, 100 each → exactly 10 approvals.
+            let funds = s
+                .issuer_authorize(&request(&format!("f{i}"), pan, 100, 1_000), 86_400, |st| {
+                    let a = st.account.as_ref().unwrap();
+                    if a.limit_minor - a.balance_minor - a.holds_minor >= 100 {
+                        approve(100)(st)
+                    } else {
+                        decline("51")(st)
+                    }
+                })
+                .await
+                .unwrap();
+            // Velocity: at most 5 approvals in the window → exactly 5.
+            let velocity = s
+                .issuer_authorize(&request(&format!("g{i}"), busy, 1, 1_000), 86_400, |st| {
+                    if st.velocity_count < 5 {
+                        approve(1)(st)
+                    } else {
+                        decline("65")(st)
+                    }
+                })
+                .await
+                .unwrap();
+            (funds.stored().status, velocity.stored().status)
+        }));
+    }
+    let (mut funded, mut within_velocity) = (0, 0);
+    for t in tasks {
+        let (f, v) = t.await.unwrap();
+        funded += usize::from(f == AuthStatus::Held);
+        within_velocity += usize::from(v == AuthStatus::Held);
+    }
+    assert_eq!((funded, within_velocity), (10, 5));
+    assert_eq!(holds(s, account).await, 1_000);
 }
 
 async fn velocity_counts_held_approvals_inside_the_window(s: &Store) {
@@ -966,6 +1012,36 @@ async fn migrations_are_idempotent_and_data_survives_reopening() {
             );
             again.close().await;
         }
+    })
+    .await;
+}
+
+/// Two stores (two pools: on SQLite, two writers contending for the file's lock) on one
+/// database still post a request once.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn two_stores_on_one_database_post_once() {
+    on_each_backend("two_stores", |url| async move {
+        let a = Store::open(&url).await.unwrap();
+        let b = Store::open(&url).await.unwrap();
+        let (pan, account) = card_on_credit_account(&a, 1, 100_000).await;
+        let mut tasks = Vec::new();
+        for i in 0..20 {
+            let s = if i % 2 == 0 { a.clone() } else { b.clone() };
+            tasks.push(tokio::spawn(async move {
+                s.issuer_authorize(&request("shared", pan, 40, 1), 60, approve(40))
+                    .await
+                    .unwrap()
+                    .is_fresh()
+            }));
+        }
+        let mut fresh = 0;
+        for t in tasks {
+            fresh += usize::from(t.await.unwrap());
+        }
+        assert_eq!(fresh, 1);
+        assert_eq!(holds(&b, account).await, 40);
+        a.close().await;
+        b.close().await;
     })
     .await;
 }
