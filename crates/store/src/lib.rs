@@ -455,3 +455,74 @@ impl Store {
         dispatch!(self.writer => mark_seeded())
     }
 }
+
+/// A PostgreSQL schema to isolate one run (a test, a benchmark) inside a shared database.
+#[derive(Debug)]
+pub struct PgSchema {
+    base_url: String,
+    name: String,
+}
+
+impl PgSchema {
+    /// Creates schema `name` (letters, digits and `_` only) in the database at `base_url`.
+    pub async fn create(base_url: &str, name: &str) -> Result<Self, StoreError> {
+        if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            return Err(StoreError::UnsupportedUrl);
+        }
+        let mut conn = sqlx::PgConnection::connect(base_url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                backend: "postgres",
+                source,
+            })?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "CREATE SCHEMA IF NOT EXISTS {name}"
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(|source| StoreError::Connect {
+            backend: "postgres",
+            source,
+        })?;
+        let _ = conn.close().await;
+        Ok(Self {
+            base_url: base_url.to_owned(),
+            name: name.to_owned(),
+        })
+    }
+
+    /// The URL that connects with this schema as the search path.
+    pub fn url(&self) -> String {
+        let sep = if self.base_url.contains('?') {
+            '&'
+        } else {
+            '?'
+        };
+        format!(
+            "{}{sep}options=-c%20search_path%3D{}",
+            self.base_url, self.name
+        )
+    }
+
+    /// Drops the schema and everything in it.
+    pub async fn drop_schema(self) -> Result<(), StoreError> {
+        let mut conn = sqlx::PgConnection::connect(&self.base_url)
+            .await
+            .map_err(|source| StoreError::Connect {
+                backend: "postgres",
+                source,
+            })?;
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!(
+            "DROP SCHEMA IF EXISTS {} CASCADE",
+            self.name
+        )))
+        .execute(&mut conn)
+        .await
+        .map_err(|source| StoreError::Connect {
+            backend: "postgres",
+            source,
+        })?;
+        let _ = conn.close().await;
+        Ok(())
+    }
+}

@@ -34,12 +34,60 @@ struct World {
     _db: TempDb,
 }
 
-struct TempDb(std::path::PathBuf);
+/// Where a world keeps its state: a fresh SQLite file, or a fresh PostgreSQL schema.
+#[derive(Clone, Debug)]
+enum Backend {
+    Sqlite,
+    Postgres(String),
+}
+
+/// The PostgreSQL server the tests also run on, when named (CI names the local one).
+fn postgres_url() -> Option<String> {
+    std::env::var("TAPWALLET_TEST_POSTGRES")
+        .ok()
+        .filter(|u| !u.is_empty())
+}
+
+/// Runs a test body on SQLite, then on PostgreSQL when one is named.
+macro_rules! on_every_backend {
+    ($($name:ident => $body:ident;)*) => {$(
+        #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+        async fn $name() {
+            $body(Backend::Sqlite).await;
+            if let Some(url) = postgres_url() {
+                $body(Backend::Postgres(url)).await;
+            }
+        }
+    )*};
+}
+
+enum TempDb {
+    File(std::path::PathBuf),
+    Schema(Option<store::PgSchema>),
+}
 
 impl Drop for TempDb {
     fn drop(&mut self) {
-        for ext in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{ext}", self.0.display()));
+        match self {
+            Self::File(path) => {
+                for ext in ["", "-wal", "-shm"] {
+                    let _ = std::fs::remove_file(format!("{}{ext}", path.display()));
+                }
+            }
+            Self::Schema(schema) => {
+                if let Some(schema) = schema.take() {
+                    // Dropped from a fresh runtime: Drop cannot await.
+                    let _ = std::thread::spawn(move || {
+                        let rt = tokio::runtime::Builder::new_current_thread()
+                            .enable_all()
+                            .build();
+                        if let Ok(rt) = rt {
+                            let _ = rt.block_on(schema.drop_schema());
+                        }
+                    })
+                    .join();
+                }
+            }
         }
     }
 }
@@ -54,13 +102,22 @@ fn vault() -> VaultKeys {
 
 /// Starts the three hosts on port 0. `issuer_answers = false` puts a silent issuer behind the
 /// network (accepts connections, never answers) to exercise stand-in.
-async fn world(issuer_answers: bool) -> World {
+async fn world(backend: &Backend, issuer_answers: bool) -> World {
     let n = WORLDS.fetch_add(1, Ordering::SeqCst);
-    let path = std::env::temp_dir().join(format!("tw-hosts-{}-{n}.db", std::process::id()));
-    let db = TempDb(path.clone());
-    let store = Store::open(&format!("sqlite://{}", path.display()))
-        .await
-        .unwrap();
+    let (db, url) = match backend {
+        Backend::Sqlite => {
+            let path = std::env::temp_dir().join(format!("tw-hosts-{}-{n}.db", std::process::id()));
+            let url = format!("sqlite://{}", path.display());
+            (TempDb::File(path), url)
+        }
+        Backend::Postgres(base) => {
+            let name = format!("tw_hosts_{}_{n}", std::process::id());
+            let schema = store::PgSchema::create(base, &name).await.unwrap();
+            let url = schema.url();
+            (TempDb::Schema(Some(schema)), url)
+        }
+    };
+    let store = Store::open(&url).await.unwrap();
     let issuer = Arc::new(issuer::Issuer::new(
         store.clone(),
         issuer::IssuerConfig {
@@ -210,9 +267,8 @@ fn code(answer: &Message) -> ResponseCode {
     answer.response_code().unwrap()
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn approved_and_the_card_accepts_the_arpc() {
-    let w = world(true).await;
+async fn approved_and_the_card_accepts_the_arpc_on(backend: Backend) {
+    let w = world(&backend, true).await;
     for dpan in [DEMO_CARDS[0].dpan, DEMO_CARDS[1].dpan] {
         let mut card = phone(dpan);
         let (msg, mut kernel) = tap_request(&mut card, eur(1_234), 1);
@@ -241,9 +297,8 @@ async fn approved_and_the_card_accepts_the_arpc() {
     assert_eq!(account.holds_minor, 1_234);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn declines_carry_their_codes() {
-    let w = world(true).await;
+async fn declines_carry_their_codes_on(backend: Backend) {
+    let w = world(&backend, true).await;
     // Insufficient funds (10.00 debit).
     let (msg, _) = tap_request(&mut phone(DEMO_CARDS[2].dpan), eur(2_000), 2);
     assert_eq!(code(&send(&w, msg).await), ResponseCode::INSUFFICIENT_FUNDS);
@@ -285,9 +340,8 @@ async fn declines_carry_their_codes() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn expired_token_is_declined() {
-    let w = world(true).await;
+async fn expired_token_is_declined_on(backend: Backend) {
+    let w = world(&backend, true).await;
     // Re-seal the first demo token with a past expiry under another number in the token range.
     let v = vault();
     let dpan = Pan::parse("4761739001010051").unwrap();
@@ -319,9 +373,8 @@ async fn expired_token_is_declined() {
     assert_eq!(code(&send(&w, msg).await), ResponseCode::EXPIRED_CARD);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn replays_are_declined_and_duplicates_get_the_original_answer() {
-    let w = world(true).await;
+async fn replays_are_declined_and_duplicates_get_the_original_answer_on(backend: Backend) {
+    let w = world(&backend, true).await;
     let mut card = phone(DEMO_CARDS[0].dpan);
     let (msg, _) = tap_request(&mut card, eur(700), 9);
     let first = send(&w, msg.clone()).await;
@@ -338,9 +391,8 @@ async fn replays_are_declined_and_duplicates_get_the_original_answer() {
     assert_eq!(w.store.account(1).await.unwrap().unwrap().holds_minor, 700);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn reversal_releases_the_hold_once() {
-    let w = world(true).await;
+async fn reversal_releases_the_hold_once_on(backend: Backend) {
+    let w = world(&backend, true).await;
     let (msg, _) = tap_request(&mut phone(DEMO_CARDS[1].dpan), eur(2_500), 10);
     assert_eq!(code(&send(&w, msg.clone()).await), ResponseCode::APPROVED);
     assert_eq!(
@@ -357,9 +409,8 @@ async fn reversal_releases_the_hold_once() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn silent_issuer_means_stand_in_within_limits_and_an_advice() {
-    let w = world(false).await;
+async fn silent_issuer_means_stand_in_within_limits_and_an_advice_on(backend: Backend) {
+    let w = world(&backend, false).await;
     let (msg, _) = tap_request(&mut phone(DEMO_CARDS[0].dpan), eur(1_500), 11);
     let answer = send(&w, msg).await;
     assert_eq!(code(&answer), ResponseCode::APPROVED, "stand-in approval");
@@ -378,10 +429,9 @@ async fn silent_issuer_means_stand_in_within_limits_and_an_advice() {
     );
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_frames_get_a_format_error_and_the_link_stays_up() {
+async fn malformed_frames_get_a_format_error_and_the_link_stays_up_on(backend: Backend) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let w = world(true).await;
+    let w = world(&backend, true).await;
     let mut raw = tokio::net::TcpStream::connect(w.acquirer).await.unwrap();
     raw.write_all(b"\x00\x080100zzzz").await.unwrap();
     let mut len = [0u8; 2];
@@ -400,4 +450,14 @@ async fn malformed_frames_get_a_format_error_and_the_link_stays_up() {
     // Others are still served.
     let (msg, _) = tap_request(&mut phone(DEMO_CARDS[0].dpan), eur(100), 13);
     assert_eq!(code(&send(&w, msg).await), ResponseCode::APPROVED);
+}
+
+on_every_backend! {
+    approved_and_the_card_accepts_the_arpc => approved_and_the_card_accepts_the_arpc_on;
+    declines_carry_their_codes => declines_carry_their_codes_on;
+    expired_token_is_declined => expired_token_is_declined_on;
+    replays_are_declined_and_duplicates_get_the_original_answer => replays_are_declined_and_duplicates_get_the_original_answer_on;
+    reversal_releases_the_hold_once => reversal_releases_the_hold_once_on;
+    silent_issuer_means_stand_in_within_limits_and_an_advice => silent_issuer_means_stand_in_within_limits_and_an_advice_on;
+    malformed_frames_get_a_format_error_and_the_link_stays_up => malformed_frames_get_a_format_error_and_the_link_stays_up_on;
 }
