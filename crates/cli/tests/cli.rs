@@ -202,3 +202,38 @@ fn aes_card_keys_pay_and_verify_for_cvn_18_and_22() {
     assert_eq!(out.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&out.stderr).contains("AES: Visa CVN 18 and 22"));
 }
+
+#[test]
+fn bench_auth_approves_every_authorization_over_tcp() {
+    let out = tapwallet(
+        &[
+            "bench",
+            "auth",
+            "--connections",
+            "2",
+            "--duration",
+            "2",
+            "--cards",
+            "4",
+            "--json",
+        ],
+        None,
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let approvals = json["approvals"].as_u64().unwrap();
+    assert!(approvals > 0, "{json}");
+    assert_eq!(json["declines"].as_u64(), Some(0), "{json}");
+    assert_eq!(json["errors"].as_u64(), Some(0), "{json}");
+    assert_eq!(json["authorizations"].as_u64(), Some(approvals), "{json}");
+    assert_eq!(json["database"], "sqlite");
+    assert!(json["latency_us"]["p50"].as_u64().unwrap() > 0, "{json}");
+    assert!(
+        json["generation_us"]["tap_mean"].as_f64().unwrap() > 0.0,
+        "{json}"
+    );
+}
