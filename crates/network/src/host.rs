@@ -49,7 +49,38 @@ pub struct Network {
     /// Recent answers by request identity (STAN, RRN, terminal, merchant), so a retransmitted
     /// request gets its original answer rather than a replay decline. In memory: after a
     /// restart a retransmission is declined 59 and the acquirer reverses it.
-    recent: std::sync::Mutex<std::collections::HashMap<String, (i64, Message)>>,
+    recent: std::sync::Mutex<RecentAnswers>,
+}
+
+/// Answers by request identity in two generations: lookups read both, inserts go to the newer,
+/// and when it fills (or ages past half the window) it becomes the older and the oldest is
+/// dropped. O(1) per request whatever the load; an answer is kept between half a window (or
+/// half the capacity) and a whole one.
+#[derive(Default)]
+struct RecentAnswers {
+    current: std::collections::HashMap<String, (i64, Message)>,
+    previous: std::collections::HashMap<String, (i64, Message)>,
+    current_since: i64,
+}
+
+impl RecentAnswers {
+    fn get(&self, id: &str, now: i64) -> Option<&Message> {
+        self.current
+            .get(id)
+            .or_else(|| self.previous.get(id))
+            .filter(|(at, _)| now - at <= DUPLICATE_WINDOW_SECS)
+            .map(|(_, m)| m)
+    }
+
+    fn insert(&mut self, id: String, now: i64, answer: Message) {
+        if self.current.len() >= DUPLICATE_CAPACITY / 2
+            || now - self.current_since > DUPLICATE_WINDOW_SECS / 2
+        {
+            self.previous = std::mem::take(&mut self.current);
+            self.current_since = now;
+        }
+        self.current.insert(id, (now, answer));
+    }
 }
 
 /// How long a request identity is remembered for duplicate detection, in seconds.
@@ -158,19 +189,13 @@ impl Network {
         let now = (self.clock)();
         if let Some(id) = &identity
             && let Ok(recent) = self.recent.lock()
-            && let Some((at, answer)) = recent.get(id)
-            && now - at <= DUPLICATE_WINDOW_SECS
+            && let Some(answer) = recent.get(id, now)
         {
             return answer.clone();
         }
         let answer = self.authorize_once(msg).await;
         if let (Some(id), Ok(mut recent)) = (identity, self.recent.lock()) {
-            if recent.len() >= DUPLICATE_CAPACITY {
-                recent.retain(|_, (at, _)| now - *at <= DUPLICATE_WINDOW_SECS);
-            }
-            if recent.len() < DUPLICATE_CAPACITY {
-                recent.insert(id, (now, answer.clone()));
-            }
+            recent.insert(id, now, answer.clone());
         }
         answer
     }
@@ -522,4 +547,26 @@ pub async fn run(
     let report = iso8583_net::serve(listener, IsoCodec, handler, shutdown).await;
     advices.abort();
     report
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn recent_answers_rotate_in_constant_time_and_expire() {
+        let mut recent = RecentAnswers::default();
+        let answer = Message::new(Mti::AUTHORIZATION_RESPONSE);
+        recent.insert("a".into(), 0, answer.clone());
+        assert!(recent.get("a", 10).is_some());
+        assert!(recent.get("a", DUPLICATE_WINDOW_SECS + 1).is_none(), "expired");
+        // Fill well past the capacity: the newest half stays, the oldest goes.
+        for i in 0..DUPLICATE_CAPACITY + 10 {
+            recent.insert(format!("k{i}"), 1, answer.clone());
+        }
+        assert!(recent.get(&format!("k{}", DUPLICATE_CAPACITY + 9), 1).is_some());
+        assert!(recent.get(&format!("k{}", DUPLICATE_CAPACITY / 2 + 10), 1).is_some());
+        assert!(recent.get("k0", 1).is_none());
+        assert!(recent.current.len() + recent.previous.len() <= DUPLICATE_CAPACITY);
+    }
 }
