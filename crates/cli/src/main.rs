@@ -63,7 +63,27 @@ fn block_on<F: Future<Output = anyhow::Result<ExitCode>>>(f: F) -> anyhow::Resul
     runtime.block_on(f)
 }
 
+/// `tapwallet ... | head` closes stdout early: exit quietly as other Unix tools do, instead of
+/// panicking with a trace (`println!` panics on a broken pipe, and forbidding unsafe code rules
+/// out restoring the default SIGPIPE action).
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or_default();
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Tap(args) => tap::run(&args),
