@@ -559,13 +559,24 @@ mod tests {
         let answer = Message::new(Mti::AUTHORIZATION_RESPONSE);
         recent.insert("a".into(), 0, answer.clone());
         assert!(recent.get("a", 10).is_some());
-        assert!(recent.get("a", DUPLICATE_WINDOW_SECS + 1).is_none(), "expired");
+        assert!(
+            recent.get("a", DUPLICATE_WINDOW_SECS + 1).is_none(),
+            "expired"
+        );
         // Fill well past the capacity: the newest half stays, the oldest goes.
         for i in 0..DUPLICATE_CAPACITY + 10 {
             recent.insert(format!("k{i}"), 1, answer.clone());
         }
-        assert!(recent.get(&format!("k{}", DUPLICATE_CAPACITY + 9), 1).is_some());
-        assert!(recent.get(&format!("k{}", DUPLICATE_CAPACITY / 2 + 10), 1).is_some());
+        assert!(
+            recent
+                .get(&format!("k{}", DUPLICATE_CAPACITY + 9), 1)
+                .is_some()
+        );
+        assert!(
+            recent
+                .get(&format!("k{}", DUPLICATE_CAPACITY / 2 + 10), 1)
+                .is_some()
+        );
         assert!(recent.get("k0", 1).is_none());
         assert!(recent.current.len() + recent.previous.len() <= DUPLICATE_CAPACITY);
     }
