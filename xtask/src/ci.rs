@@ -90,19 +90,22 @@ fn doc(root: &Path) -> Result<()> {
 /// Needs python3 with pyemv (`scripts/test` installs it) and pyiso8583 4.0.1.
 fn interop(root: &Path) -> Result<()> {
     run(cargo(root).args(["build", "-p", "cli"]))?;
-    let mut cmd = std::process::Command::new("python3");
-    cmd.current_dir(root)
-        .args(["scripts/interop/pyemv_check.py", "target/debug/tapwallet"]);
-    run(&mut cmd)?;
-    run(std::process::Command::new("python3")
-        .current_dir(root)
-        .args(["scripts/interop/pyiso8583_check.py"]))?;
-    run(std::process::Command::new("python3")
-        .current_dir(root)
-        .args([
-            "scripts/interop/acquirer_check.py",
-            "target/debug/tapwallet",
-        ]))
+    // The binary cargo just built, wherever CARGO_TARGET_DIR puts it.
+    let target = env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| root.join("target"));
+    let bin = target.join("debug").join("tapwallet");
+    let bin = bin.to_string_lossy().into_owned();
+    for script in [
+        vec!["scripts/interop/pyemv_check.py", bin.as_str()],
+        vec!["scripts/interop/pyiso8583_check.py"],
+        vec!["scripts/interop/acquirer_check.py", bin.as_str()],
+    ] {
+        run(std::process::Command::new("python3")
+            .current_dir(root)
+            .args(script))?;
+    }
+    Ok(())
 }
 
 fn tidy_step(_root: &Path) -> Result<()> {
