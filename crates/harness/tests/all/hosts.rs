@@ -421,6 +421,44 @@ async fn silent_issuer_means_stand_in_within_limits_and_an_advice_on(backend: Ba
     assert_eq!(advice.mti, Mti::AUTHORIZATION_ADVICE);
     // The queued advice keeps the token, never the funding PAN.
     assert_eq!(advice.pan().unwrap().expose(), DEMO_CARDS[0].dpan);
+    // The issuer is back: the advice goes to it detokenized, it posts the hold, once.
+    let issuer = Arc::new(issuer::Issuer::new(
+        w.store.clone(),
+        issuer::IssuerConfig {
+            imk: demo::tdes_key(demo::ISSUER_IMK_HEX, "imk").unwrap(),
+            pan_hash_key: demo::key32(demo::ISSUER_HASH_KEY_HEX, "hash").unwrap(),
+            velocity: domain::VelocityLimits::default(),
+        },
+        clock(),
+    ));
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let (_stop, stop_rx) = watch::channel(false);
+    tokio::spawn(issuer::run(listener, issuer, async move {
+        let mut rx = stop_rx;
+        let _ = rx.wait_for(|s| *s).await;
+    }));
+    let courier = network::Network::new(
+        w.store.clone(),
+        network::NetworkConfig {
+            vault: vault(),
+            token_imk: demo::tdes_key(demo::TOKEN_IMK_HEX, "token").unwrap(),
+            bins: demo::bin_table(),
+            issuer_timeout: Duration::from_secs(5),
+            stand_in: domain::StandInRules::default(),
+        },
+        Client::connect(addr, IsoCodec, ClientConfig::default())
+            .await
+            .unwrap(),
+        clock(),
+    );
+    assert_eq!(courier.deliver_advices().await, 1);
+    assert_eq!(courier.deliver_advices().await, 0, "delivered once");
+    assert!(w.store.pending_advices(10).await.unwrap().is_empty());
+    assert_eq!(
+        w.store.account(1).await.unwrap().unwrap().holds_minor,
+        1_500
+    );
     // Above the stand-in limit (50.00): 91.
     let (msg, _) = tap_request(&mut phone(DEMO_CARDS[1].dpan), eur(6_000), 12);
     assert_eq!(
