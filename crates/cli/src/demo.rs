@@ -8,8 +8,8 @@
 use cards::{Expiry, Pan};
 use emv_card::Scheme;
 
-/// The demo issuer master key (hex).
-pub(crate) const ISSUER_MASTER_KEY_HEX: &str = "0123456789ABCDEFFEDCBA9876543210";
+/// The demo issuer master key (hex): the same as the demo world's issuer.
+pub(crate) const ISSUER_MASTER_KEY_HEX: &str = harness::demo::ISSUER_IMK_HEX;
 
 /// The demo PAN for a scheme.
 pub(crate) fn pan(scheme: Scheme) -> &'static str {

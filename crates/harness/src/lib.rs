@@ -9,18 +9,13 @@ pub mod terminal;
 use cards::{Expiry, Pan};
 use emv_card::{Card, CardProfile, Counters, Scheme};
 use emv_crypto::{
-    ArpcMethod, ArpcResponse, CryptoError, Cvn, KeyAlgorithm, MasterKey, derive_icc_master_key,
+    ArpcMethod, ArpcResponse, CryptoError, Cvn, MasterKey, derive_icc_master_key,
     issuer_authentication_data, verify_ac,
 };
 use emv_kernel::{
     Exchange, IssuerResponse, Kernel, OnlineRequest, Outcome, Rng, TerminalConfig, Transaction,
 };
 use tlv::Tag;
-
-/// The documented demo issuer master key.
-pub const DEMO_IMK: [u8; 16] = [
-    0x01, 0x23, 0x45, 0x67, 0x89, 0xAB, 0xCD, 0xEF, 0xFE, 0xDC, 0xBA, 0x98, 0x76, 0x54, 0x32, 0x10,
-];
 
 /// A deterministic RNG (SplitMix64) so that a failing run can be replayed from its seed.
 #[derive(Clone, Debug)]
@@ -46,12 +41,12 @@ impl Rng for SeededRng {
     }
 }
 
-/// The issuer's master key object for the demo key.
+/// The issuer's master key object for the demo key ([`demo::ISSUER_IMK_HEX`]).
 pub fn demo_imk() -> MasterKey {
-    // Invariant: a 16-byte key is a valid double-length 3DES key.
-    match MasterKey::new(KeyAlgorithm::Tdes2, &DEMO_IMK) {
+    // Invariant: the demo key is 32 hex digits, a valid double-length 3DES key.
+    match demo::tdes_key(demo::ISSUER_IMK_HEX, "demo issuer key") {
         Ok(k) => k,
-        Err(e) => unreachable!("demo key rejected: {e}"),
+        Err(e) => unreachable!("{e}"),
     }
 }
 
