@@ -197,6 +197,24 @@ impl Drop for World {
     }
 }
 
+/// A plastic card (funding PAN) keyed by the issuer's own master key: the issuer validates its
+/// cryptogram and makes its ARPC.
+fn plastic(fpan: &str, imk_hex: &str) -> Card {
+    let pan = Pan::parse(fpan).unwrap();
+    let imk = demo::tdes_key(imk_hex, "imk").unwrap();
+    let key = derive_icc_master_key(Cvn::Visa18, &imk, pan.expose_digits(), 0x01).unwrap();
+    let profile = CardProfile::visa(
+        pan,
+        0x01,
+        cards::Expiry::new(2030, 12).unwrap(),
+        Cvn::Visa18,
+        key,
+    );
+    let mut card = Card::new(profile, Counters::default());
+    card.set_cdcvm_verified(true);
+    card
+}
+
 /// The phone holding a demo token.
 fn phone(dpan: &str) -> Card {
     let pan = Pan::parse(dpan).unwrap();
@@ -295,6 +313,28 @@ async fn approved_and_the_card_accepts_the_arpc_on(backend: Backend) {
     // The approval is held on the funding account (card 0: credit, account 1).
     let account = w.store.account(1).await.unwrap().unwrap();
     assert_eq!(account.holds_minor, 1_234);
+}
+
+async fn account_cards_are_checked_by_the_issuer_on(backend: Backend) {
+    let w = world(&backend, true).await;
+    // The funding card itself (account BIN range): the network routes it untouched.
+    let mut card = plastic(DEMO_CARDS[0].fpan, demo::ISSUER_IMK_HEX);
+    let (msg, mut kernel) = tap_request(&mut card, eur(900), 14);
+    let answer = send(&w, msg).await;
+    assert_eq!(code(&answer), ResponseCode::APPROVED);
+    let step = kernel.complete(issuer_response(&answer));
+    let mut transceive = |c: &[u8]| -> Result<Vec<u8>, std::convert::Infallible> {
+        Ok(card.process(c).response.encode())
+    };
+    let Ok(Outcome::Completed(done)) = kernel.drive(step, &mut transceive, &mut Vec::new()) else {
+        panic!()
+    };
+    assert_eq!(done.arpc, ArpcCheck::Accepted, "the issuer's own ARPC");
+    // A card keyed by another issuer key: the issuer's ARQC check fails (05).
+    let mut forged = plastic(DEMO_CARDS[0].fpan, demo::TOKEN_IMK_HEX);
+    let (msg, _) = tap_request(&mut forged, eur(900), 15);
+    assert_eq!(code(&send(&w, msg).await), ResponseCode::DO_NOT_HONOUR);
+    assert_eq!(w.store.account(1).await.unwrap().unwrap().holds_minor, 900);
 }
 
 async fn declines_carry_their_codes_on(backend: Backend) {
@@ -491,6 +531,7 @@ async fn malformed_frames_get_a_format_error_and_the_link_stays_up_on(backend: B
 }
 
 on_every_backend! {
+    account_cards_are_checked_by_the_issuer => account_cards_are_checked_by_the_issuer_on;
     approved_and_the_card_accepts_the_arpc => approved_and_the_card_accepts_the_arpc_on;
     declines_carry_their_codes => declines_carry_their_codes_on;
     expired_token_is_declined => expired_token_is_declined_on;
