@@ -34,6 +34,10 @@ pub(crate) struct KeyArgs {
     /// Issuer master key for application cryptograms (3DES, hex).
     #[arg(long, env = "TAPWALLET_ISSUER_IMK", default_value = seed::ISSUER_IMK_HEX, hide_default_value = true)]
     issuer_imk: String,
+    /// An issuer master key for one BIN range, `LOW-HIGH=HEX` on the first 8 PAN digits
+    /// (repeatable; the narrowest range wins, `--issuer-imk` covers the rest).
+    #[arg(long, value_name = "LOW-HIGH=HEX")]
+    issuer_key_range: Vec<String>,
     /// Token service master key for token-level card keys (3DES, hex).
     #[arg(long, env = "TAPWALLET_TOKEN_IMK", default_value = seed::TOKEN_IMK_HEX, hide_default_value = true)]
     token_imk: String,
@@ -54,6 +58,7 @@ impl KeyArgs {
     pub(crate) fn demo() -> Self {
         Self {
             issuer_imk: seed::ISSUER_IMK_HEX.to_owned(),
+            issuer_key_range: Vec::new(),
             token_imk: seed::TOKEN_IMK_HEX.to_owned(),
             vault_key: seed::VAULT_KEY_HEX.to_owned(),
             vault_hash_key: seed::VAULT_HASH_KEY_HEX.to_owned(),
@@ -108,6 +113,26 @@ pub(crate) fn issuer_host(store: Store, keys: &KeyArgs) -> anyhow::Result<issuer
     issuer_host_with_velocity(store, keys, domain::VelocityLimits::default())
 }
 
+/// The issuer's keys: `--issuer-key-range` entries, then `--issuer-imk` for every other card.
+fn issuer_keys(keys: &KeyArgs) -> anyhow::Result<issuer::IssuerKeys> {
+    let mut ranges = Vec::new();
+    for entry in &keys.issuer_key_range {
+        let parse = || -> Option<(u32, u32, &str)> {
+            let (range, hex_key) = entry.split_once('=')?;
+            let (low, high) = range.split_once('-')?;
+            Some((low.parse().ok()?, high.parse().ok()?, hex_key))
+        };
+        let (low, high, hex_key) = parse().with_context(|| {
+            format!("--issuer-key-range {entry:?}: expected LOW-HIGH=HEX with 8-digit BINs")
+        })?;
+        let key = seed::tdes_key(hex_key, "--issuer-key-range").map_err(anyhow::Error::msg)?;
+        ranges.push((low, high, key));
+    }
+    let default = seed::tdes_key(&keys.issuer_imk, "--issuer-imk").map_err(anyhow::Error::msg)?;
+    ranges.push((0, 99_999_999, default));
+    Ok(issuer::IssuerKeys::new(ranges))
+}
+
 /// [`issuer_host`] with other velocity limits (`tapwallet bench` lifts them).
 pub(crate) fn issuer_host_with_velocity(
     store: Store,
@@ -115,7 +140,7 @@ pub(crate) fn issuer_host_with_velocity(
     velocity: domain::VelocityLimits,
 ) -> anyhow::Result<issuer::Issuer> {
     let config = issuer::IssuerConfig {
-        imk: seed::tdes_key(&keys.issuer_imk, "--issuer-imk").map_err(anyhow::Error::msg)?,
+        keys: issuer_keys(keys)?,
         pan_hash_key: seed::key32(&keys.issuer_hash_key, "--issuer-hash-key")
             .map_err(anyhow::Error::msg)?,
         velocity,

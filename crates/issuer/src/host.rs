@@ -24,10 +24,40 @@ use tokio::net::TcpListener;
 /// The wall clock, as Unix seconds (injected so tests control time).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// Issuer master keys for application cryptograms (3DES) by BIN range: a card's key is derived
+/// from the key of the narrowest range holding the first 8 digits of its PAN.
+pub struct IssuerKeys {
+    ranges: Vec<(u32, u32, MasterKey)>,
+}
+
+impl IssuerKeys {
+    /// One key for every card.
+    pub fn single(imk: MasterKey) -> Self {
+        Self {
+            ranges: vec![(0, 99_999_999, imk)],
+        }
+    }
+
+    /// Keys by 8-digit BIN range (`low..=high`).
+    pub fn new(mut ranges: Vec<(u32, u32, MasterKey)>) -> Self {
+        ranges.sort_by_key(|(low, high, _)| high.saturating_sub(*low));
+        Self { ranges }
+    }
+
+    /// The master key of the range holding `pan`.
+    pub fn for_pan(&self, pan: &Pan) -> Option<&MasterKey> {
+        let bin = domain::bin8(pan);
+        self.ranges
+            .iter()
+            .find(|(low, high, _)| (*low..=*high).contains(&bin))
+            .map(|(_, _, k)| k)
+    }
+}
+
 /// The issuer's configuration.
 pub struct IssuerConfig {
-    /// Issuer master key for application cryptograms (3DES); each card's key is derived from it.
-    pub imk: MasterKey,
+    /// Issuer master keys by BIN range.
+    pub keys: IssuerKeys,
     /// Key of the HMAC that indexes cards by PAN (the issuer stores no card number in clear).
     pub pan_hash_key: Secret<[u8; 32]>,
     /// Velocity limits per card.
@@ -251,9 +281,10 @@ impl Issuer {
         let Ok(cvn) = Cvn::from_iad(iad) else {
             return (false, None);
         };
-        let Ok(icc_mk) =
-            derive_icc_master_key(cvn, &self.config.imk, req.pan.expose_digits(), req.psn)
-        else {
+        let Some(imk) = self.config.keys.for_pan(&req.pan) else {
+            return (false, None);
+        };
+        let Ok(icc_mk) = derive_icc_master_key(cvn, imk, req.pan.expose_digits(), req.psn) else {
             return (false, None);
         };
         let Some(arqc) = icc
@@ -410,4 +441,24 @@ pub async fn run(
         async move { issuer.handle(msg).await }
     });
     iso8583_net::serve(listener, iso8583_net::IsoCodec, handler, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use emv_crypto::KeyAlgorithm;
+
+    use super::*;
+
+    #[test]
+    fn keys_by_bin_range_narrowest_first() {
+        let key = |b: u8| MasterKey::new(KeyAlgorithm::Tdes2, &[b; 16]).unwrap();
+        let keys = IssuerKeys::new(vec![
+            (40_000_000, 49_999_999, key(1)),
+            (41_111_111, 41_111_111, key(2)),
+        ]);
+        let kcv = |pan: &str| keys.for_pan(&Pan::parse(pan).unwrap()).map(|k| k.kcv());
+        assert_eq!(kcv("4111111111111111"), Some(key(2).kcv()));
+        assert_eq!(kcv("4012888888881881"), Some(key(1).kcv()));
+        assert_eq!(kcv("5555555555554444"), None);
+    }
 }

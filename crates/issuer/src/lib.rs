@@ -8,4 +8,4 @@
 
 mod host;
 
-pub use host::{Clock, Issuer, IssuerConfig, run};
+pub use host::{Clock, Issuer, IssuerConfig, IssuerKeys, run};

@@ -121,7 +121,7 @@ async fn world(backend: &Backend, issuer_answers: bool) -> World {
     let issuer = Arc::new(issuer::Issuer::new(
         store.clone(),
         issuer::IssuerConfig {
-            imk: demo::tdes_key(demo::ISSUER_IMK_HEX, "imk").unwrap(),
+            keys: issuer::IssuerKeys::single(demo::tdes_key(demo::ISSUER_IMK_HEX, "imk").unwrap()),
             pan_hash_key: demo::key32(demo::ISSUER_HASH_KEY_HEX, "hash").unwrap(),
             velocity: domain::VelocityLimits::default(),
         },
@@ -465,7 +465,7 @@ async fn silent_issuer_means_stand_in_within_limits_and_an_advice_on(backend: Ba
     let issuer = Arc::new(issuer::Issuer::new(
         w.store.clone(),
         issuer::IssuerConfig {
-            imk: demo::tdes_key(demo::ISSUER_IMK_HEX, "imk").unwrap(),
+            keys: issuer::IssuerKeys::single(demo::tdes_key(demo::ISSUER_IMK_HEX, "imk").unwrap()),
             pan_hash_key: demo::key32(demo::ISSUER_HASH_KEY_HEX, "hash").unwrap(),
             velocity: domain::VelocityLimits::default(),
         },
