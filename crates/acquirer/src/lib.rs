@@ -7,7 +7,7 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use iso8583::{Message, Mti, NetworkManagementCode, ResponseCode};
+use iso8583::{Message, Mti, ResponseCode};
 use iso8583_net::{Client, IsoCodec, ServeReport};
 use store::{AcquirerTxnRow, Store};
 use tokio::net::TcpListener;
@@ -44,14 +44,7 @@ impl Acquirer {
             Mti::AUTHORIZATION_REQUEST | Mti::REVERSAL_REQUEST | Mti::REVERSAL_ADVICE => {
                 Some(self.route(msg).await)
             }
-            Mti::NETWORK_MANAGEMENT_REQUEST => {
-                let mut rsp = response(&msg, ResponseCode::APPROVED);
-                rsp.set_network_management_code(
-                    msg.network_management_code()
-                        .unwrap_or(NetworkManagementCode::ECHO_TEST),
-                );
-                Some(rsp)
-            }
+            Mti::NETWORK_MANAGEMENT_REQUEST => Some(msg.network_management_response()),
             other if other.is_request() => Some(response(&msg, ResponseCode::FORMAT_ERROR)),
             _ => None,
         }

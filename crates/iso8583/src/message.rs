@@ -138,6 +138,23 @@ impl Message {
         rsp
     }
 
+    /// The answer to a network management request (0800 sign-on, sign-off, echo test): a 0810
+    /// echoing DE 7, DE 11 and DE 70 (echo test when absent), approved.
+    pub fn network_management_response(&self) -> Message {
+        let mut rsp = Message::new(Mti::NETWORK_MANAGEMENT_RESPONSE);
+        for n in [7, 11] {
+            if let Some(v) = self.field(n) {
+                rsp.set_field(n, v.clone());
+            }
+        }
+        rsp.set_network_management_code(
+            self.network_management_code()
+                .unwrap_or(crate::NetworkManagementCode::ECHO_TEST),
+        );
+        rsp.set_response_code(crate::ResponseCode::APPROVED);
+        rsp
+    }
+
     /// An empty message of type `mti`.
     pub fn new(mti: Mti) -> Self {
         Self {

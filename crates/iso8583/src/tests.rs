@@ -1002,3 +1002,24 @@ proptest! {
         let _ = Message::unpack(input.as_bytes(), &ASCII87);
     }
 }
+
+#[test]
+fn network_management_answers_echo_their_identifiers() {
+    let mut echo = Message::new(Mti::NETWORK_MANAGEMENT_REQUEST);
+    echo.set_transmission_date_time("1123120000").set_stan(777);
+    echo.set_network_management_code(NetworkManagementCode::SIGN_ON);
+    let rsp = echo.network_management_response();
+    assert_eq!(rsp.mti, Mti::NETWORK_MANAGEMENT_RESPONSE);
+    assert_eq!(rsp.stan(), Some(777));
+    assert_eq!(rsp.transmission_date_time(), Some("1123120000"));
+    assert_eq!(
+        rsp.network_management_code(),
+        Some(NetworkManagementCode::SIGN_ON)
+    );
+    assert_eq!(rsp.response_code(), Some(ResponseCode::APPROVED));
+    let bare = Message::new(Mti::NETWORK_MANAGEMENT_REQUEST).network_management_response();
+    assert_eq!(
+        bare.network_management_code(),
+        Some(NetworkManagementCode::ECHO_TEST)
+    );
+}

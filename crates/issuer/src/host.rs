@@ -13,7 +13,7 @@ use emv_crypto::{
     verify_ac,
 };
 use hmac::{Hmac, KeyInit, Mac};
-use iso8583::{Message, Mti, NetworkManagementCode, ResponseCode, fields, spec::ASCII87};
+use iso8583::{Message, Mti, ResponseCode, fields, spec::ASCII87};
 use iso8583_net::ServeReport;
 use secret::Secret;
 use sha2::Sha256;
@@ -172,7 +172,7 @@ impl Issuer {
             Mti::AUTHORIZATION_REQUEST => Some(self.authorize(&msg).await),
             Mti::AUTHORIZATION_ADVICE => Some(self.advice(&msg).await),
             Mti::REVERSAL_REQUEST | Mti::REVERSAL_ADVICE => Some(self.reverse(&msg).await),
-            Mti::NETWORK_MANAGEMENT_REQUEST => Some(network_management(&msg)),
+            Mti::NETWORK_MANAGEMENT_REQUEST => Some(msg.network_management_response()),
             other if other.is_request() => Some(response(&msg, ResponseCode::FORMAT_ERROR)),
             _ => None,
         }
@@ -412,22 +412,6 @@ fn judge(
         limits,
         &facts,
     )
-}
-
-/// 0800 sign-on, sign-off and echo: answered 00.
-pub(crate) fn network_management(msg: &Message) -> Message {
-    let mut rsp = Message::new(Mti::NETWORK_MANAGEMENT_RESPONSE);
-    for n in [fields::TRANSMISSION_DATE_TIME, fields::STAN] {
-        if let Some(v) = msg.field(n) {
-            rsp.set_field(n, v.clone());
-        }
-    }
-    let code = msg
-        .network_management_code()
-        .unwrap_or(NetworkManagementCode::ECHO_TEST);
-    rsp.set_network_management_code(code);
-    rsp.set_response_code(ResponseCode::APPROVED);
-    rsp
 }
 
 /// Serves the issuer on `listener` until `shutdown` resolves.

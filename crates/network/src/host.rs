@@ -13,7 +13,7 @@ use emv_crypto::{
     ArpcMethod, ArpcResponse, Cvn, MasterKey, derive_icc_master_key, issuer_authentication_data,
     verify_ac,
 };
-use iso8583::{Message, Mti, NetworkManagementCode, ResponseCode, fields, spec::ASCII87};
+use iso8583::{Message, Mti, ResponseCode, fields, spec::ASCII87};
 use iso8583_net::{Client, ClientError, IsoCodec, ServeReport};
 use secret::Secret;
 use store::{Store, TokenRow};
@@ -174,7 +174,7 @@ impl Network {
         match msg.mti {
             Mti::AUTHORIZATION_REQUEST => Some(self.authorize(&msg).await),
             Mti::REVERSAL_REQUEST | Mti::REVERSAL_ADVICE => Some(self.reverse(&msg).await),
-            Mti::NETWORK_MANAGEMENT_REQUEST => Some(network_management(&msg)),
+            Mti::NETWORK_MANAGEMENT_REQUEST => Some(msg.network_management_response()),
             other if other.is_request() => Some(response(&msg, ResponseCode::FORMAT_ERROR)),
             _ => None,
         }
@@ -507,21 +507,6 @@ impl Network {
             Err(_) => declined(msg, Decline::IssuerUnavailable),
         }
     }
-}
-
-fn network_management(msg: &Message) -> Message {
-    let mut rsp = Message::new(Mti::NETWORK_MANAGEMENT_RESPONSE);
-    for n in [fields::TRANSMISSION_DATE_TIME, fields::STAN] {
-        if let Some(v) = msg.field(n) {
-            rsp.set_field(n, v.clone());
-        }
-    }
-    rsp.set_network_management_code(
-        msg.network_management_code()
-            .unwrap_or(NetworkManagementCode::ECHO_TEST),
-    );
-    rsp.set_response_code(ResponseCode::APPROVED);
-    rsp
 }
 
 /// Serves the network on `listener` until `shutdown` resolves; delivers stand-in advices every
