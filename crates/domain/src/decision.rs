@@ -10,6 +10,8 @@ pub enum Decline {
     FormatError,
     /// The same request (STAN, RRN, terminal, merchant) was already processed.
     DuplicateTransmission,
+    /// The acquirer reversed this authorization before it arrived (it timed out on its way).
+    AlreadyReversed,
     /// No card or token with this number.
     CardNotFound,
     /// The card (FPAN) is blocked by its issuer.
@@ -58,6 +60,7 @@ impl Decline {
         match self {
             Self::FormatError => *b"30",
             Self::DuplicateTransmission => *b"94",
+            Self::AlreadyReversed => *b"12",
             Self::CardNotFound => *b"14",
             Self::CardBlocked
             | Self::CardLostOrStolen
@@ -83,6 +86,7 @@ impl Decline {
         match self {
             Self::FormatError => "format error",
             Self::DuplicateTransmission => "duplicate transmission",
+            Self::AlreadyReversed => "already reversed by the acquirer",
             Self::CardNotFound => "unknown card number",
             Self::CardBlocked => "card blocked by the issuer",
             Self::CardLostOrStolen => "card reported lost or stolen",
@@ -107,9 +111,10 @@ impl Decline {
     }
 
     /// Every decline, in declaration order.
-    pub const ALL: [Decline; 22] = [
+    pub const ALL: [Decline; 23] = [
         Self::FormatError,
         Self::DuplicateTransmission,
+        Self::AlreadyReversed,
         Self::CardNotFound,
         Self::CardBlocked,
         Self::CardLostOrStolen,

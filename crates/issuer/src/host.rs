@@ -17,7 +17,9 @@ use iso8583::{Message, Mti, ResponseCode, fields, spec::ASCII87};
 use iso8583_net::ServeReport;
 use secret::Secret;
 use sha2::Sha256;
-use store::{AuthDecision, AuthOutcome, AuthRequestRow, AuthState, ReverseOutcome, Store};
+use store::{
+    AuthDecision, AuthOutcome, AuthRequestRow, AuthState, AuthStatus, ReverseOutcome, Store,
+};
 use tlv::{Tag, TagMap};
 use tokio::net::TcpListener;
 
@@ -249,6 +251,13 @@ impl Issuer {
             })
             .await;
         match outcome {
+            Ok(AuthOutcome::Duplicate(stored))
+                if stored.status == AuthStatus::Reversed && stored.response_blob.is_empty() =>
+            {
+                // Its reversal came first (the acquirer gave up waiting): never hold it now.
+                tracing::info!("authorization arrived after its reversal; declined");
+                response(msg, code_of(Decline::AlreadyReversed))
+            }
             Ok(AuthOutcome::Fresh(stored) | AuthOutcome::Duplicate(stored)) => {
                 Message::unpack(&stored.response_blob, &ASCII87).unwrap_or_else(|_| {
                     response(
@@ -308,16 +317,28 @@ impl Issuer {
     }
 
     async fn reverse(&self, msg: &Message) -> Message {
-        let Some(key) = dedup_key(msg) else {
-            return response(msg, ResponseCode::FORMAT_ERROR);
+        let req = match parse_request(msg) {
+            Ok(r) => r,
+            Err(_) => return response(msg, ResponseCode::FORMAT_ERROR),
         };
-        match self.store.issuer_reverse(&key).await {
+        let row = AuthRequestRow {
+            dedup_key: req.dedup_key.clone(),
+            pan_hash: self.pan_hash(&req.pan),
+            amount_minor: i64::try_from(req.amount.minor()).unwrap_or(i64::MAX),
+            currency_numeric: i32::from(req.amount.currency().numeric),
+            at_unix: (self.clock)(),
+            kind: "reversal".to_owned(),
+        };
+        match self.store.issuer_reverse(&row).await {
+            Ok(ReverseOutcome::RecordedAhead) => {
+                tracing::info!("reversal before its authorization; key recorded as reversed");
+                response(msg, ResponseCode::APPROVED)
+            }
             Ok(
                 ReverseOutcome::Released { .. }
                 | ReverseOutcome::AlreadyReversed
                 | ReverseOutcome::NothingHeld,
             ) => response(msg, ResponseCode::APPROVED),
-            Ok(ReverseOutcome::NotFound) => response(msg, ResponseCode::RECORD_NOT_FOUND),
             Err(e) => {
                 tracing::error!(error = %e, "issuer store failed on a reversal; answered 96");
                 response(

@@ -441,7 +441,11 @@ impl Network {
     /// Delivers queued stand-in advices to the issuer (detokenized); returns how many were
     /// acknowledged. The host runs this periodically.
     pub async fn deliver_advices(&self) -> usize {
-        let Ok(pending) = self.store.pending_advices(100).await else {
+        let Ok(pending) = self
+            .store
+            .pending_advices(store::Queue::NetworkAdvices, 100)
+            .await
+        else {
             return 0;
         };
         let mut delivered = 0;

@@ -67,8 +67,8 @@ pub use error::StoreError;
 use ops::{lite, pg};
 pub use rows::{
     AccountRow, AcquirerTxnRow, AuthDecision, AuthOutcome, AuthRequestRow, AuthState, AuthStatus,
-    IssuerCardRow, MerchantRow, NewAccount, PendingAdvice, ReverseOutcome, StoredAuth, TerminalRow,
-    TokenRow,
+    IssuerCardRow, MerchantRow, NewAccount, PendingAdvice, Queue, ReverseOutcome, StoredAuth,
+    TerminalRow, TokenRow,
 };
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -319,9 +319,11 @@ impl Store {
         dispatch!(self.writer => issuer_advice(req, auth_code, response_blob))
     }
 
-    /// Reverses the authorization stored under `dedup_key`, releasing its hold exactly once.
-    pub async fn issuer_reverse(&self, dedup_key: &str) -> Result<ReverseOutcome, StoreError> {
-        dispatch!(self.writer => issuer_reverse(dedup_key))
+    /// Reverses the authorization stored under `req.dedup_key`, releasing its hold exactly
+    /// once. When no authorization has that key, records the key as reversed (from `req`) and
+    /// returns [`ReverseOutcome::RecordedAhead`], so that a late original is never held.
+    pub async fn issuer_reverse(&self, req: &AuthRequestRow) -> Result<ReverseOutcome, StoreError> {
+        dispatch!(self.writer => issuer_reverse(req))
     }
 
     /// The authorization stored under `dedup_key`.
@@ -388,14 +390,18 @@ impl Store {
         dispatch!(self.writer => token_update(dpan_hash, f))
     }
 
-    /// Queues an advice for delivery to an issuer; returns its outbox id.
-    pub async fn enqueue_advice(&self, payload: &[u8]) -> Result<i64, StoreError> {
-        dispatch!(self.writer => enqueue_advice(payload))
+    /// Queues a message on an outbox `queue`; returns its outbox id.
+    pub async fn enqueue_advice(&self, queue: Queue, payload: &[u8]) -> Result<i64, StoreError> {
+        dispatch!(self.writer => enqueue_advice(queue, payload))
     }
 
-    /// Up to `limit` undelivered advices, oldest first.
-    pub async fn pending_advices(&self, limit: u32) -> Result<Vec<PendingAdvice>, StoreError> {
-        dispatch!(self.reader => pending_advices(limit))
+    /// Up to `limit` undelivered messages of `queue`, oldest first.
+    pub async fn pending_advices(
+        &self,
+        queue: Queue,
+        limit: u32,
+    ) -> Result<Vec<PendingAdvice>, StoreError> {
+        dispatch!(self.reader => pending_advices(queue, limit))
     }
 
     /// Marks an advice delivered; false if it was unknown or already delivered.
@@ -429,9 +435,15 @@ impl Store {
         dispatch!(self.reader => terminal_with_merchant(terminal_id))
     }
 
-    /// Appends a line to the acquirer's journal; returns its id.
-    pub async fn record_acquirer_txn(&self, txn: &AcquirerTxnRow) -> Result<i64, StoreError> {
-        dispatch!(self.writer => record_acquirer_txn(txn))
+    /// Appends a line to the acquirer's journal; returns its id. With `reversal`, queues that
+    /// message on [`Queue::AcquirerReversals`] in the same transaction, so a timed-out
+    /// authorization and the reversal that cancels it are recorded together or not at all.
+    pub async fn record_acquirer_txn(
+        &self,
+        txn: &AcquirerTxnRow,
+        reversal: Option<&[u8]>,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self.writer => record_acquirer_txn(txn, reversal))
     }
 
     /// The terminal's last `limit` journal lines, newest first.

@@ -14,7 +14,7 @@ macro_rules! backend {
         use crate::{
             AccountRow, AcquirerTxnRow, AuthDecision, AuthOutcome, AuthRequestRow, AuthState,
             AuthStatus, IssuerCardRow, MerchantRow, NewAccount, PendingAdvice, ReverseOutcome,
-            StoredAuth, TerminalRow, TokenRow,
+            Queue, StoredAuth, TerminalRow, TokenRow,
         };
 
         type Pool = sqlx::Pool<$db>;
@@ -396,14 +396,25 @@ macro_rules! backend {
 
         pub(crate) async fn issuer_reverse(
             pool: &Pool,
-            dedup_key: &str,
+            req: &AuthRequestRow,
         ) -> Result<ReverseOutcome, StoreError> {
             const OP: &str = "issuer_reverse";
             let mut tx = begin(pool, OP).await?;
             let conn: &mut Conn = &mut tx;
-            let Some(original) = auth_by_key(conn, dedup_key, true, OP).await? else {
+            let Some(original) = auth_by_key(conn, &req.dedup_key, true, OP).await? else {
+                // The reversal overtook its original (or the original never arrived): keep the
+                // key as reversed, so a late original is refused instead of held.
+                let Some(sequence) = claim(conn, req, "reversal", OP).await? else {
+                    return Err(StoreError::Corrupt { column: "dedup_key" });
+                };
+                let id = i64::try_from(sequence).map_err(|_| StoreError::Corrupt { column: "id" })?;
+                sqlx::query("UPDATE issuer_auths SET status = 'reversed' WHERE id = $1")
+                    .bind(id)
+                    .execute(&mut *conn)
+                    .await
+                    .map_err(StoreError::db(OP))?;
                 commit(tx, OP).await?;
-                return Ok(ReverseOutcome::NotFound);
+                return Ok(ReverseOutcome::RecordedAhead);
             };
             let outcome = match (original.status, original.account_id) {
                 (AuthStatus::Held, Some(account_id)) => {
@@ -567,18 +578,24 @@ macro_rules! backend {
                 .map_err(StoreError::db(OP))?;
             }
             let advice_id = match advice {
-                Some(payload) => Some(enqueue(conn, &payload, OP).await?),
+                Some(payload) => Some(enqueue(conn, Queue::NetworkAdvices, &payload, OP).await?),
                 None => None,
             };
             commit(tx, OP).await?;
             Ok(Some((out, advice_id)))
         }
 
-        async fn enqueue(conn: &mut Conn, payload: &[u8], op: &'static str) -> Result<i64, StoreError> {
+        async fn enqueue(
+            conn: &mut Conn,
+            queue: Queue,
+            payload: &[u8],
+            op: &'static str,
+        ) -> Result<i64, StoreError> {
             let row = sqlx::query(
-                "INSERT INTO advice_outbox (payload, attempts, delivered) \
-                 VALUES ($1, 0, FALSE) RETURNING id",
+                "INSERT INTO advice_outbox (queue, payload, attempts, delivered) \
+                 VALUES ($1, $2, 0, FALSE) RETURNING id",
             )
+            .bind(queue.as_str())
             .bind(payload)
             .fetch_one(&mut *conn)
             .await
@@ -586,20 +603,26 @@ macro_rules! backend {
             row.i64("id")
         }
 
-        pub(crate) async fn enqueue_advice(pool: &Pool, payload: &[u8]) -> Result<i64, StoreError> {
+        pub(crate) async fn enqueue_advice(
+            pool: &Pool,
+            queue: Queue,
+            payload: &[u8],
+        ) -> Result<i64, StoreError> {
             const OP: &str = "enqueue_advice";
             let mut conn = pool.acquire().await.map_err(StoreError::db(OP))?;
-            enqueue(&mut conn, payload, OP).await
+            enqueue(&mut conn, queue, payload, OP).await
         }
 
         pub(crate) async fn pending_advices(
             pool: &Pool,
+            queue: Queue,
             limit: u32,
         ) -> Result<Vec<PendingAdvice>, StoreError> {
             let found = sqlx::query(
-                "SELECT id, payload, attempts FROM advice_outbox WHERE delivered = FALSE \
-                 ORDER BY id LIMIT $1",
+                "SELECT id, payload, attempts FROM advice_outbox \
+                 WHERE queue = $1 AND delivered = FALSE ORDER BY id LIMIT $2",
             )
+            .bind(queue.as_str())
             .bind(i64::from(limit))
             .fetch_all(pool)
             .await
@@ -681,7 +704,11 @@ macro_rules! backend {
         pub(crate) async fn record_acquirer_txn(
             pool: &Pool,
             t: &AcquirerTxnRow,
+            reversal: Option<&[u8]>,
         ) -> Result<i64, StoreError> {
+            const OP: &str = "record_acquirer_txn";
+            let mut tx = begin(pool, OP).await?;
+            let conn: &mut Conn = &mut tx;
             let row = sqlx::query(
                 "INSERT INTO acquirer_txns (terminal_id, stan, rrn, amount_minor, \
                  currency_numeric, response_code, auth_code, at_unix) \
@@ -695,10 +722,15 @@ macro_rules! backend {
             .bind(&t.response_code)
             .bind(t.auth_code.as_deref())
             .bind(t.at_unix)
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await
-            .map_err(StoreError::db("record_acquirer_txn"))?;
-            row.i64("id")
+            .map_err(StoreError::db(OP))?;
+            let id = row.i64("id")?;
+            if let Some(payload) = reversal {
+                enqueue(conn, Queue::AcquirerReversals, payload, OP).await?;
+            }
+            commit(tx, OP).await?;
+            Ok(id)
         }
 
         pub(crate) async fn acquirer_journal(

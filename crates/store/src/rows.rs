@@ -215,8 +215,29 @@ pub enum ReverseOutcome {
     AlreadyReversed,
     /// The original was declined (or unmatched): there was nothing to release.
     NothingHeld,
-    /// No authorization with this dedup key.
-    NotFound,
+    /// No authorization with this dedup key yet: the key is now recorded as reversed, so an
+    /// original arriving later is refused ([`AuthOutcome::Duplicate`] of a reversed record
+    /// with an empty response) and never held.
+    RecordedAhead,
+}
+
+/// The outbox queues: messages a host must deliver to another, kept until acknowledged.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Queue {
+    /// The acquirer's reversals (0400) of authorizations the network did not answer in time.
+    AcquirerReversals,
+    /// The network's stand-in advices (0120) to issuers.
+    NetworkAdvices,
+}
+
+impl Queue {
+    /// The name stored in the outbox's `queue` column.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::AcquirerReversals => "acquirer-reversals",
+            Self::NetworkAdvices => "network-advices",
+        }
+    }
 }
 
 /// A token (DPAN) in the network's vault.

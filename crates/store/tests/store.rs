@@ -16,7 +16,7 @@ use std::sync::atomic::{AtomicU32, Ordering};
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 use store::{
     AcquirerTxnRow, AuthDecision, AuthOutcome, AuthRequestRow, AuthState, AuthStatus, Backend,
-    IssuerCardRow, MerchantRow, NewAccount, ReverseOutcome, Store, StoreError, TerminalRow,
+    IssuerCardRow, MerchantRow, NewAccount, Queue, ReverseOutcome, Store, StoreError, TerminalRow,
     TokenRow,
 };
 
@@ -467,7 +467,9 @@ async fn velocity_counts_held_approvals_inside_the_window(s: &Store) {
         .await
         .unwrap();
     assert!(matches!(
-        s.issuer_reverse("v5").await.unwrap(),
+        s.issuer_reverse(&request("v5", pan, 0, 1_000))
+            .await
+            .unwrap(),
         ReverseOutcome::Released { amount_minor: 50 }
     ));
     s.issuer_authorize(&request("v6", other, 60, 2_700), 0, approve(60))
@@ -503,14 +505,18 @@ async fn reversal_releases_once(s: &Store) {
         .unwrap();
     assert_eq!(holds(s, account).await, 2_500);
     assert_eq!(
-        s.issuer_reverse("r1").await.unwrap(),
+        s.issuer_reverse(&request("r1", pan, 0, 1_000))
+            .await
+            .unwrap(),
         ReverseOutcome::Released {
             amount_minor: 2_500
         }
     );
     assert_eq!(holds(s, account).await, 0);
     assert_eq!(
-        s.issuer_reverse("r1").await.unwrap(),
+        s.issuer_reverse(&request("r1", pan, 0, 1_000))
+            .await
+            .unwrap(),
         ReverseOutcome::AlreadyReversed
     );
     assert_eq!(holds(s, account).await, 0);
@@ -525,15 +531,35 @@ async fn reversal_releases_once(s: &Store) {
     assert!(!again.is_fresh());
     assert_eq!(holds(s, account).await, 0);
 
+    // A reversal that overtakes its original records the key as reversed: the late
+    // original is a duplicate of that record, holds nothing and has no answer to replay.
     assert_eq!(
-        s.issuer_reverse("never-seen").await.unwrap(),
-        ReverseOutcome::NotFound
+        s.issuer_reverse(&request("ahead", pan, 700, 1_000))
+            .await
+            .unwrap(),
+        ReverseOutcome::RecordedAhead
+    );
+    let late = s
+        .issuer_authorize(&request("ahead", pan, 700, 1_000), 86_400, approve(700))
+        .await
+        .unwrap();
+    assert!(!late.is_fresh());
+    assert_eq!(late.stored().status, AuthStatus::Reversed);
+    assert!(late.stored().response_blob.is_empty());
+    assert_eq!(holds(s, account).await, 0);
+    assert_eq!(
+        s.issuer_reverse(&request("ahead", pan, 700, 1_000))
+            .await
+            .unwrap(),
+        ReverseOutcome::AlreadyReversed
     );
     s.issuer_authorize(&request("r2", pan, 10, 1_000), 86_400, decline("51"))
         .await
         .unwrap();
     assert_eq!(
-        s.issuer_reverse("r2").await.unwrap(),
+        s.issuer_reverse(&request("r2", pan, 0, 1_000))
+            .await
+            .unwrap(),
         ReverseOutcome::NothingHeld
     );
 }
@@ -547,7 +573,9 @@ async fn concurrent_reversals_release_once(s: &Store) {
     for _ in 0..10 {
         let s = s.clone();
         tasks.push(tokio::spawn(async move {
-            s.issuer_reverse("cr").await.unwrap()
+            s.issuer_reverse(&request("cr", pan, 0, 1_000))
+                .await
+                .unwrap()
         }));
     }
     let mut released = 0;
@@ -614,7 +642,9 @@ async fn advice_posts_once(s: &Store) {
     assert!(!again.unwrap().is_fresh());
     assert_eq!(holds(s, account).await, 3_300);
     assert_eq!(
-        s.issuer_reverse("a3").await.unwrap(),
+        s.issuer_reverse(&request("a3", pan, 0, 1_000))
+            .await
+            .unwrap(),
         ReverseOutcome::Released { amount_minor: 200 }
     );
 
@@ -853,7 +883,7 @@ async fn token_update_with_advice_is_atomic(s: &Store) {
         .unwrap()
         .unwrap();
     assert!(approved);
-    let pending = s.pending_advices(10).await.unwrap();
+    let pending = s.pending_advices(Queue::NetworkAdvices, 10).await.unwrap();
     assert_eq!(pending.len(), 1);
     assert_eq!(Some(pending[0].id), advice_id);
     assert_eq!(pending[0].payload, b"0120 stand-in");
@@ -867,7 +897,13 @@ async fn token_update_with_advice_is_atomic(s: &Store) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
-    assert_eq!(s.pending_advices(10).await.unwrap().len(), 1);
+    assert_eq!(
+        s.pending_advices(Queue::NetworkAdvices, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(
         s.token(&t.dpan_hash).await.unwrap().unwrap().standin_count,
         1
@@ -875,18 +911,30 @@ async fn token_update_with_advice_is_atomic(s: &Store) {
 }
 
 async fn advice_outbox_flow(s: &Store) {
-    let a = s.enqueue_advice(b"first").await.unwrap();
-    let b = s.enqueue_advice(b"second").await.unwrap();
-    let c = s.enqueue_advice(b"third").await.unwrap();
+    let a = s
+        .enqueue_advice(Queue::NetworkAdvices, b"first")
+        .await
+        .unwrap();
+    let b = s
+        .enqueue_advice(Queue::NetworkAdvices, b"second")
+        .await
+        .unwrap();
+    let c = s
+        .enqueue_advice(Queue::NetworkAdvices, b"third")
+        .await
+        .unwrap();
     assert!(a < b && b < c);
-    let pending = s.pending_advices(10).await.unwrap();
+    let pending = s.pending_advices(Queue::NetworkAdvices, 10).await.unwrap();
     let ids: Vec<_> = pending.iter().map(|p| (p.id, p.attempts)).collect();
     assert_eq!(ids, vec![(a, 0), (b, 0), (c, 0)]);
     assert_eq!(pending[1].payload, b"second");
 
     assert_eq!(s.bump_advice_attempt(a).await.unwrap(), Some(1));
     assert_eq!(s.bump_advice_attempt(a).await.unwrap(), Some(2));
-    assert_eq!(s.pending_advices(1).await.unwrap()[0].attempts, 2);
+    assert_eq!(
+        s.pending_advices(Queue::NetworkAdvices, 1).await.unwrap()[0].attempts,
+        2
+    );
     assert!(s.mark_advice_delivered(a).await.unwrap());
     assert!(
         !s.mark_advice_delivered(a).await.unwrap(),
@@ -895,14 +943,20 @@ async fn advice_outbox_flow(s: &Store) {
     assert_eq!(s.bump_advice_attempt(a).await.unwrap(), None);
     assert!(!s.mark_advice_delivered(9_999_999).await.unwrap());
     let left: Vec<_> = s
-        .pending_advices(10)
+        .pending_advices(Queue::NetworkAdvices, 10)
         .await
         .unwrap()
         .into_iter()
         .map(|p| p.id)
         .collect();
     assert_eq!(left, vec![b, c]);
-    assert_eq!(s.pending_advices(1).await.unwrap().len(), 1);
+    assert_eq!(
+        s.pending_advices(Queue::NetworkAdvices, 1)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
 }
 
 // ---- acquirer and seeding ---------------------------------------------------------------------
@@ -955,12 +1009,42 @@ async fn acquirer_rows(s: &Store) {
         auth_code: (code == "00").then(|| "000042".into()),
         at_unix: 1_700_000_000,
     };
-    let first = s.record_acquirer_txn(&line("0001", "00")).await.unwrap();
-    let second = s.record_acquirer_txn(&line("0002", "51")).await.unwrap();
+    let first = s
+        .record_acquirer_txn(&line("0001", "00"), None)
+        .await
+        .unwrap();
+    let second = s
+        .record_acquirer_txn(&line("0002", "51"), None)
+        .await
+        .unwrap();
     assert!(first < second);
+    // A timed-out authorization is journalled together with the reversal that cancels it,
+    // on the acquirer's own queue.
+    assert!(
+        s.pending_advices(Queue::AcquirerReversals, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    s.record_acquirer_txn(&line("0003", "91"), Some(b"0400 for 0003"))
+        .await
+        .unwrap();
+    let queued = s
+        .pending_advices(Queue::AcquirerReversals, 5)
+        .await
+        .unwrap();
+    assert_eq!(queued.len(), 1);
+    assert_eq!(queued[0].payload, b"0400 for 0003");
+    assert!(
+        s.pending_advices(Queue::NetworkAdvices, 5)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(s.mark_advice_delivered(queued[0].id).await.unwrap());
     assert_eq!(
         s.acquirer_journal("TERM0001", 10).await.unwrap(),
-        vec![line("0002", "51"), line("0001", "00")]
+        vec![line("0003", "91"), line("0002", "51"), line("0001", "00")]
     );
     assert_eq!(s.acquirer_journal("TERM0001", 1).await.unwrap().len(), 1);
 }
@@ -974,7 +1058,10 @@ async fn unknown_rows_are_none(s: &Store) {
     assert_eq!(s.issuer_auth("nope").await.unwrap(), None);
     assert_eq!(s.terminal_with_merchant("NOPE0000").await.unwrap(), None);
     assert_eq!(s.acquirer_journal("NOPE0000", 5).await.unwrap(), vec![]);
-    assert_eq!(s.pending_advices(5).await.unwrap(), vec![]);
+    assert_eq!(
+        s.pending_advices(Queue::NetworkAdvices, 5).await.unwrap(),
+        vec![]
+    );
     assert!(!s.set_card_status(&hash(0xF0), "blocked").await.unwrap());
     assert!(!s.set_token_status("nope", "deleted").await.unwrap());
 }
@@ -1072,7 +1159,8 @@ async fn unsupported_urls_are_refused() {
 
 type Columns = Vec<(String, String)>;
 
-/// Tables and columns declared by a migration directory (one column per line, as written).
+/// Tables and columns declared by a migration directory (one column per line, as written),
+/// following `ALTER TABLE ... ADD COLUMN`, `ALTER TABLE ... RENAME TO` and `DROP TABLE`.
 fn declared_columns(dir: &str) -> (Vec<String>, Columns) {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("migrations")
@@ -1087,7 +1175,16 @@ fn declared_columns(dir: &str) -> (Vec<String>, Columns) {
         let sql = std::fs::read_to_string(dir.join(file)).unwrap();
         let mut table: Option<String> = None;
         for line in sql.lines().map(str::trim) {
-            if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
+            let words: Vec<&str> = line.trim_end_matches(';').split_whitespace().collect();
+            if let ["ALTER", "TABLE", t, "ADD", "COLUMN", column, ..] = words[..] {
+                columns.push((t.to_owned(), column.to_owned()));
+            } else if let ["ALTER", "TABLE", from, "RENAME", "TO", to] = words[..] {
+                for (t, _) in columns.iter_mut().filter(|(t, _)| t == from) {
+                    *t = to.to_owned();
+                }
+            } else if let ["DROP", "TABLE", t] = words[..] {
+                columns.retain(|(table, _)| table != t);
+            } else if let Some(rest) = line.strip_prefix("CREATE TABLE ") {
                 table = rest.split_whitespace().next().map(str::to_owned);
             } else if line.starts_with(')') {
                 table = None;

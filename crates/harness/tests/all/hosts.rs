@@ -29,6 +29,7 @@ fn clock() -> Arc<dyn Fn() -> i64 + Send + Sync> {
 
 struct World {
     acquirer: SocketAddr,
+    network: SocketAddr,
     store: Store,
     stop: watch::Sender<bool>,
     _db: TempDb,
@@ -185,6 +186,7 @@ async fn world(backend: &Backend, issuer_answers: bool) -> World {
     tokio::spawn(acquirer::run(acquirer_listener, acquirer, stopped(stop_rx)));
     World {
         acquirer: acquirer_addr,
+        network: network_addr,
         store,
         stop,
         _db: db,
@@ -455,7 +457,11 @@ async fn silent_issuer_means_stand_in_within_limits_and_an_advice_on(backend: Ba
     let answer = send(&w, msg).await;
     assert_eq!(code(&answer), ResponseCode::APPROVED, "stand-in approval");
     assert!(answer.auth_code().is_some());
-    let pending = w.store.pending_advices(10).await.unwrap();
+    let pending = w
+        .store
+        .pending_advices(store::Queue::NetworkAdvices, 10)
+        .await
+        .unwrap();
     assert_eq!(pending.len(), 1, "an advice for the issuer");
     let advice = Message::unpack(&pending[0].payload, &iso8583::spec::ASCII87).unwrap();
     assert_eq!(advice.mti, Mti::AUTHORIZATION_ADVICE);
@@ -494,7 +500,13 @@ async fn silent_issuer_means_stand_in_within_limits_and_an_advice_on(backend: Ba
     );
     assert_eq!(courier.deliver_advices().await, 1);
     assert_eq!(courier.deliver_advices().await, 0, "delivered once");
-    assert!(w.store.pending_advices(10).await.unwrap().is_empty());
+    assert!(
+        w.store
+            .pending_advices(store::Queue::NetworkAdvices, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
     assert_eq!(
         w.store.account(1).await.unwrap().unwrap().holds_minor,
         1_500
@@ -505,6 +517,124 @@ async fn silent_issuer_means_stand_in_within_limits_and_an_advice_on(backend: Ba
         code(&send(&w, msg).await),
         ResponseCode::ISSUER_OR_SWITCH_INOPERATIVE
     );
+}
+
+/// An acquirer in front of a network that accepts connections and never answers.
+async fn acquirer_facing_a_silent_network(w: &World) -> acquirer::Acquirer {
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_addr = silent.local_addr().unwrap();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    acquirer::Acquirer::new(
+        w.store.clone(),
+        Client::connect(silent_addr, IsoCodec, ClientConfig::default())
+            .await
+            .unwrap(),
+        Duration::from_millis(200),
+        clock(),
+    )
+}
+
+/// The same acquirer's courier, now reaching the real network.
+async fn courier_to_the_network(w: &World) -> acquirer::Acquirer {
+    acquirer::Acquirer::new(
+        w.store.clone(),
+        Client::connect(w.network, IsoCodec, ClientConfig::default())
+            .await
+            .unwrap(),
+        Duration::from_secs(5),
+        clock(),
+    )
+}
+
+async fn to_network(w: &World, msg: Message) -> Message {
+    let client = Client::connect(w.network, IsoCodec, ClientConfig::default())
+        .await
+        .unwrap();
+    client
+        .request_with_timeout(msg, Duration::from_secs(10))
+        .await
+        .unwrap()
+}
+
+async fn a_timed_out_authorization_is_reversed_whichever_arrives_first_on(backend: Backend) {
+    let w = world(&backend, true).await;
+    let holds = |w: &World| {
+        let store = w.store.clone();
+        async move { store.account(1).await.unwrap().unwrap().holds_minor }
+    };
+    let queued = |w: &World| {
+        let store = w.store.clone();
+        async move {
+            store
+                .pending_advices(store::Queue::AcquirerReversals, 10)
+                .await
+                .unwrap()
+                .len()
+        }
+    };
+    let slow = acquirer_facing_a_silent_network(&w).await;
+    let courier = courier_to_the_network(&w).await;
+    let mut card = phone(DEMO_CARDS[0].dpan);
+
+    // 1. The original got through and was approved, but its answer never reached the
+    //    acquirer: the terminal hears 91, the reversal releases the hold.
+    let (msg, _) = tap_request(&mut card, eur(1_800), 21);
+    let answer = slow.handle(msg.clone()).await.unwrap();
+    assert_eq!(code(&answer), ResponseCode::ISSUER_OR_SWITCH_INOPERATIVE);
+    assert_eq!(queued(&w).await, 1, "reversal queued with the 91");
+    let mut routed = msg.clone();
+    routed.set_merchant_id(demo::MERCHANT_ID);
+    assert_eq!(code(&to_network(&w, routed).await), ResponseCode::APPROVED);
+    assert_eq!(holds(&w).await, 1_800);
+    assert_eq!(courier.deliver_reversals().await, 1);
+    assert_eq!(holds(&w).await, 0, "the reversal released the hold");
+    assert_eq!(queued(&w).await, 0);
+    assert_eq!(courier.deliver_reversals().await, 0, "delivered once");
+
+    // 2. The reversal overtakes its original: the original, arriving late, is refused (12)
+    //    and holds nothing.
+    let (msg, _) = tap_request(&mut card, eur(900), 22);
+    let answer = slow.handle(msg.clone()).await.unwrap();
+    assert_eq!(code(&answer), ResponseCode::ISSUER_OR_SWITCH_INOPERATIVE);
+    assert_eq!(courier.deliver_reversals().await, 1);
+    let mut routed = msg.clone();
+    routed.set_merchant_id(demo::MERCHANT_ID);
+    let late = to_network(&w, routed).await;
+    assert_eq!(
+        code(&late),
+        ResponseCode(*b"12"),
+        "refused after its reversal"
+    );
+    assert_eq!(holds(&w).await, 0);
+
+    // 3. While the network stays silent the reversal stays queued, its attempts counted.
+    let (msg, _) = tap_request(&mut card, eur(500), 23);
+    slow.handle(msg).await.unwrap();
+    assert_eq!(slow.deliver_reversals().await, 0);
+    let pending = w
+        .store
+        .pending_advices(store::Queue::AcquirerReversals, 10)
+        .await
+        .unwrap();
+    assert_eq!((pending.len(), pending[0].attempts), (1, 1));
+    let reversal = Message::unpack(&pending[0].payload, &iso8583::spec::ASCII87).unwrap();
+    assert_eq!(reversal.mti, Mti::REVERSAL_REQUEST);
+    assert_eq!(reversal.response_code(), Some(ResponseCode(*b"68")));
+    assert!(
+        reversal
+            .text(iso8583::fields::ORIGINAL_DATA_ELEMENTS)
+            .is_some_and(|d| d.starts_with("0100"))
+    );
+    assert!(
+        reversal.icc_tlv().unwrap().is_none(),
+        "no chip data repeated"
+    );
+    assert_eq!(courier.deliver_reversals().await, 1);
 }
 
 async fn malformed_frames_get_a_format_error_and_the_link_stays_up_on(backend: Backend) {
@@ -537,6 +667,7 @@ on_every_backend! {
     expired_token_is_declined => expired_token_is_declined_on;
     replays_are_declined_and_duplicates_get_the_original_answer => replays_are_declined_and_duplicates_get_the_original_answer_on;
     reversal_releases_the_hold_once => reversal_releases_the_hold_once_on;
+    a_timed_out_authorization_is_reversed_whichever_arrives_first => a_timed_out_authorization_is_reversed_whichever_arrives_first_on;
     silent_issuer_means_stand_in_within_limits_and_an_advice => silent_issuer_means_stand_in_within_limits_and_an_advice_on;
     malformed_frames_get_a_format_error_and_the_link_stays_up => malformed_frames_get_a_format_error_and_the_link_stays_up_on;
 }
