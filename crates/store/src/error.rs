@@ -50,6 +50,17 @@ pub enum StoreError {
         /// The column.
         column: &'static str,
     },
+    /// The batch holding this write could not be committed (SQLite group commit: I/O error,
+    /// disk full); the write did not happen.
+    CommitFailed {
+        /// The operation.
+        op: &'static str,
+    },
+    /// The database's write-ahead log could not be synced to stable storage.
+    Sync {
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// The decision closure returned something the store cannot post; nothing was written.
     InvalidDecision {
         /// Why.
@@ -98,6 +109,10 @@ impl fmt::Display for StoreError {
             }
             Self::Query { op, source } => write!(f, "{op}: database error: {source}"),
             Self::Corrupt { column } => write!(f, "stored value of {column} is malformed"),
+            Self::CommitFailed { op } => {
+                write!(f, "{op}: the transaction could not be committed; nothing was written")
+            }
+            Self::Sync { source } => write!(f, "cannot sync the write-ahead log: {source}"),
             Self::InvalidDecision { reason } => write!(f, "decision not posted: {reason}"),
         }
     }
@@ -114,6 +129,7 @@ impl std::error::Error for StoreError {
         match self {
             Self::Connect { source, .. } | Self::Query { source, .. } => Some(source),
             Self::Migrate { source, .. } => Some(source),
+            Self::Sync { source } => Some(source),
             _ => None,
         }
     }

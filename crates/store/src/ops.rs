@@ -2,13 +2,16 @@
 //!
 //! [`backend!`] expands to a module of concrete functions over one sqlx database type, so each
 //! backend gets statically typed code (no `Any` driver) from one text. The two dialects differ
-//! only in what the macro is given: the statement that opens a write transaction (`BEGIN
-//! IMMEDIATE` takes SQLite's write lock up front) and the row-lock suffix (`FOR UPDATE` on
-//! PostgreSQL; SQLite's transaction already excludes other writers). Parameters are `$n`, which
-//! both engines accept.
+//! only in the row-lock suffix the macro is given (`FOR UPDATE` on PostgreSQL; SQLite's write
+//! transaction already excludes other writers). Parameters are `$n`, which both engines accept.
+//!
+//! Reads take a pool. Writes take a connection that is already inside a write transaction and
+//! never begin or commit one themselves: the caller ([`crate::Store`]) owns the transaction, a
+//! plain one on PostgreSQL and a savepoint inside a group-committed batch on SQLite
+//! ([`crate::group`]). A write that returns `Err` is rolled back whole.
 
 macro_rules! backend {
-    (db = $db:ty, begin = $begin:literal, lock = $lock:literal) => {
+    (db = $db:ty, lock = $lock:literal) => {
         use crate::StoreError;
         use crate::rows::{self, Get as _};
         use crate::{
@@ -19,19 +22,10 @@ macro_rules! backend {
 
         type Pool = sqlx::Pool<$db>;
         type Conn = <$db as sqlx::Database>::Connection;
-        type Tx = sqlx::Transaction<'static, $db>;
-
-        async fn begin(pool: &Pool, op: &'static str) -> Result<Tx, StoreError> {
-            pool.begin_with($begin).await.map_err(StoreError::db(op))
-        }
-
-        async fn commit(tx: Tx, op: &'static str) -> Result<(), StoreError> {
-            tx.commit().await.map_err(StoreError::db(op))
-        }
 
         // ---- issuer -------------------------------------------------------------------------
 
-        pub(crate) async fn create_account(pool: &Pool, a: &NewAccount) -> Result<i64, StoreError> {
+        pub(crate) async fn create_account(conn: &mut Conn, a: &NewAccount) -> Result<i64, StoreError> {
             const OP: &str = "create_account";
             let row = sqlx::query(
                 "INSERT INTO accounts (kind, limit_minor, balance_minor, holds_minor, \
@@ -43,7 +37,7 @@ macro_rules! backend {
             .bind(a.holds_minor)
             .bind(a.currency_numeric)
             .bind(a.open)
-            .fetch_one(pool)
+            .fetch_one(&mut *conn)
             .await
             .map_err(StoreError::db(OP))?;
             row.i64("id")
@@ -61,7 +55,7 @@ macro_rules! backend {
             row.as_ref().map(rows::account).transpose()
         }
 
-        pub(crate) async fn create_card(pool: &Pool, c: &IssuerCardRow) -> Result<(), StoreError> {
+        pub(crate) async fn create_card(conn: &mut Conn, c: &IssuerCardRow) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO issuer_cards (pan_hash, last4, expiry_yymm, psn, status, account_id) \
                  VALUES ($1, $2, $3, $4, $5, $6)",
@@ -72,7 +66,7 @@ macro_rules! backend {
             .bind(i32::from(c.psn))
             .bind(&c.status)
             .bind(c.account_id)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map_err(StoreError::db("create_card"))?;
             Ok(())
@@ -94,14 +88,14 @@ macro_rules! backend {
         }
 
         pub(crate) async fn set_card_status(
-            pool: &Pool,
+            conn: &mut Conn,
             pan_hash: &[u8; 32],
             status: &str,
         ) -> Result<bool, StoreError> {
             let done = sqlx::query("UPDATE issuer_cards SET status = $2 WHERE pan_hash = $1")
                 .bind(&pan_hash[..])
                 .bind(status)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
                 .map_err(StoreError::db("set_card_status"))?;
             Ok(done.rows_affected() > 0)
@@ -295,7 +289,7 @@ macro_rules! backend {
         }
 
         pub(crate) async fn issuer_authorize<F>(
-            pool: &Pool,
+            conn: &mut Conn,
             req: &AuthRequestRow,
             window_secs: i64,
             decide: F,
@@ -304,13 +298,10 @@ macro_rules! backend {
             F: FnOnce(AuthState) -> AuthDecision,
         {
             const OP: &str = "issuer_authorize";
-            let mut tx = begin(pool, OP).await?;
-            let conn: &mut Conn = &mut tx;
             let Some(sequence) = claim(conn, req, &req.kind, OP).await? else {
                 let original = auth_by_key(conn, &req.dedup_key, false, OP)
                     .await?
                     .ok_or(StoreError::Corrupt { column: "dedup_key" })?;
-                commit(tx, OP).await?;
                 return Ok(AuthOutcome::Duplicate(original));
             };
             let (card, account) = card_and_account(conn, &req.pan_hash, OP).await?;
@@ -337,12 +328,11 @@ macro_rules! backend {
             };
             let stored = fresh_record(sequence, req, &req.kind, status, account_id, decision);
             settle(conn, &stored, OP).await?;
-            commit(tx, OP).await?;
             Ok(AuthOutcome::Fresh(stored))
         }
 
         pub(crate) async fn issuer_advice(
-            pool: &Pool,
+            conn: &mut Conn,
             req: &AuthRequestRow,
             auth_code: Option<String>,
             response_blob: Vec<u8>,
@@ -353,8 +343,6 @@ macro_rules! backend {
                     reason: "an advice must carry a positive amount",
                 });
             }
-            let mut tx = begin(pool, OP).await?;
-            let conn: &mut Conn = &mut tx;
             let (sequence, upgraded) = match claim(conn, req, "advice", OP).await? {
                 Some(sequence) => (sequence, None),
                 None => {
@@ -362,7 +350,6 @@ macro_rules! backend {
                         .await?
                         .ok_or(StoreError::Corrupt { column: "dedup_key" })?;
                     if original.status != AuthStatus::Declined {
-                        commit(tx, OP).await?;
                         return Ok(AuthOutcome::Duplicate(original));
                     }
                     // The issuer declined (late) what the network approved in stand-in: the
@@ -390,17 +377,14 @@ macro_rules! backend {
                 stored.at_unix = original.at_unix;
             }
             settle(conn, &stored, OP).await?;
-            commit(tx, OP).await?;
             Ok(AuthOutcome::Fresh(stored))
         }
 
         pub(crate) async fn issuer_reverse(
-            pool: &Pool,
+            conn: &mut Conn,
             req: &AuthRequestRow,
         ) -> Result<ReverseOutcome, StoreError> {
             const OP: &str = "issuer_reverse";
-            let mut tx = begin(pool, OP).await?;
-            let conn: &mut Conn = &mut tx;
             let Some(original) = auth_by_key(conn, &req.dedup_key, true, OP).await? else {
                 // The reversal overtook its original (or the original never arrived): keep the
                 // key as reversed, so a late original is refused instead of held.
@@ -413,7 +397,6 @@ macro_rules! backend {
                     .execute(&mut *conn)
                     .await
                     .map_err(StoreError::db(OP))?;
-                commit(tx, OP).await?;
                 return Ok(ReverseOutcome::RecordedAhead);
             };
             let outcome = match (original.status, original.account_id) {
@@ -438,13 +421,12 @@ macro_rules! backend {
                 (AuthStatus::Reversed, _) => ReverseOutcome::AlreadyReversed,
                 (AuthStatus::Declined | AuthStatus::Unmatched, _) => ReverseOutcome::NothingHeld,
             };
-            commit(tx, OP).await?;
             Ok(outcome)
         }
 
         // ---- network: token vault and advice outbox ----------------------------------------
 
-        pub(crate) async fn insert_token(pool: &Pool, t: &TokenRow) -> Result<(), StoreError> {
+        pub(crate) async fn insert_token(conn: &mut Conn, t: &TokenRow) -> Result<(), StoreError> {
             sqlx::query(
                 "INSERT INTO tokens (dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, \
                  status, token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
@@ -465,7 +447,7 @@ macro_rules! backend {
             .bind(&t.atc_window)
             .bind(t.standin_count)
             .bind(t.created_at_unix)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map_err(StoreError::db("insert_token"))?;
             Ok(())
@@ -521,21 +503,21 @@ macro_rules! backend {
         }
 
         pub(crate) async fn set_token_status(
-            pool: &Pool,
+            conn: &mut Conn,
             tur: &str,
             status: &str,
         ) -> Result<bool, StoreError> {
             let done = sqlx::query("UPDATE tokens SET status = $2 WHERE tur = $1")
                 .bind(tur)
                 .bind(status)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
                 .map_err(StoreError::db("set_token_status"))?;
             Ok(done.rows_affected() > 0)
         }
 
         pub(crate) async fn token_update<T, F>(
-            pool: &Pool,
+            conn: &mut Conn,
             dpan_hash: &[u8; 32],
             f: F,
         ) -> Result<Option<(T, Option<i64>)>, StoreError>
@@ -543,8 +525,6 @@ macro_rules! backend {
             F: FnOnce(&mut TokenRow) -> (T, Option<Vec<u8>>),
         {
             const OP: &str = "token_update";
-            let mut tx = begin(pool, OP).await?;
-            let conn: &mut Conn = &mut tx;
             let row = sqlx::query(concat!(
                 "SELECT dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, status, \
                  token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
@@ -556,7 +536,6 @@ macro_rules! backend {
             .await
             .map_err(StoreError::db(OP))?;
             let Some(before) = row.as_ref().map(rows::token).transpose()? else {
-                commit(tx, OP).await?;
                 return Ok(None);
             };
             let mut after = before.clone();
@@ -581,7 +560,6 @@ macro_rules! backend {
                 Some(payload) => Some(enqueue(conn, Queue::NetworkAdvices, &payload, OP).await?),
                 None => None,
             };
-            commit(tx, OP).await?;
             Ok(Some((out, advice_id)))
         }
 
@@ -604,13 +582,12 @@ macro_rules! backend {
         }
 
         pub(crate) async fn enqueue_advice(
-            pool: &Pool,
+            conn: &mut Conn,
             queue: Queue,
             payload: &[u8],
         ) -> Result<i64, StoreError> {
             const OP: &str = "enqueue_advice";
-            let mut conn = pool.acquire().await.map_err(StoreError::db(OP))?;
-            enqueue(&mut conn, queue, payload, OP).await
+            enqueue(conn, queue, payload, OP).await
         }
 
         pub(crate) async fn pending_advices(
@@ -630,19 +607,19 @@ macro_rules! backend {
             found.iter().map(rows::pending_advice).collect()
         }
 
-        pub(crate) async fn mark_advice_delivered(pool: &Pool, id: i64) -> Result<bool, StoreError> {
+        pub(crate) async fn mark_advice_delivered(conn: &mut Conn, id: i64) -> Result<bool, StoreError> {
             let done = sqlx::query(
                 "UPDATE advice_outbox SET delivered = TRUE WHERE id = $1 AND delivered = FALSE",
             )
             .bind(id)
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map_err(StoreError::db("mark_advice_delivered"))?;
             Ok(done.rows_affected() > 0)
         }
 
         pub(crate) async fn bump_advice_attempt(
-            pool: &Pool,
+            conn: &mut Conn,
             id: i64,
         ) -> Result<Option<i32>, StoreError> {
             let row = sqlx::query(
@@ -650,7 +627,7 @@ macro_rules! backend {
                  WHERE id = $1 AND delivered = FALSE RETURNING attempts",
             )
             .bind(id)
-            .fetch_optional(pool)
+            .fetch_optional(&mut *conn)
             .await
             .map_err(StoreError::db("bump_advice_attempt"))?;
             row.map(|r| r.i32("attempts")).transpose()
@@ -658,22 +635,22 @@ macro_rules! backend {
 
         // ---- acquirer -----------------------------------------------------------------------
 
-        pub(crate) async fn insert_merchant(pool: &Pool, m: &MerchantRow) -> Result<(), StoreError> {
+        pub(crate) async fn insert_merchant(conn: &mut Conn, m: &MerchantRow) -> Result<(), StoreError> {
             sqlx::query("INSERT INTO merchants (merchant_id, name_location, mcc) VALUES ($1, $2, $3)")
                 .bind(&m.merchant_id)
                 .bind(&m.name_location)
                 .bind(&m.mcc)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
                 .map_err(StoreError::db("insert_merchant"))?;
             Ok(())
         }
 
-        pub(crate) async fn insert_terminal(pool: &Pool, t: &TerminalRow) -> Result<(), StoreError> {
+        pub(crate) async fn insert_terminal(conn: &mut Conn, t: &TerminalRow) -> Result<(), StoreError> {
             sqlx::query("INSERT INTO terminals (terminal_id, merchant_id) VALUES ($1, $2)")
                 .bind(&t.terminal_id)
                 .bind(&t.merchant_id)
-                .execute(pool)
+                .execute(&mut *conn)
                 .await
                 .map_err(StoreError::db("insert_terminal"))?;
             Ok(())
@@ -702,13 +679,11 @@ macro_rules! backend {
         }
 
         pub(crate) async fn record_acquirer_txn(
-            pool: &Pool,
+            conn: &mut Conn,
             t: &AcquirerTxnRow,
             reversal: Option<&[u8]>,
         ) -> Result<i64, StoreError> {
             const OP: &str = "record_acquirer_txn";
-            let mut tx = begin(pool, OP).await?;
-            let conn: &mut Conn = &mut tx;
             let row = sqlx::query(
                 "INSERT INTO acquirer_txns (terminal_id, stan, rrn, amount_minor, \
                  currency_numeric, response_code, auth_code, at_unix) \
@@ -729,7 +704,6 @@ macro_rules! backend {
             if let Some(payload) = reversal {
                 enqueue(conn, Queue::AcquirerReversals, payload, OP).await?;
             }
-            commit(tx, OP).await?;
             Ok(id)
         }
 
@@ -761,12 +735,12 @@ macro_rules! backend {
             Ok(row.is_some())
         }
 
-        pub(crate) async fn mark_seeded(pool: &Pool) -> Result<bool, StoreError> {
+        pub(crate) async fn mark_seeded(conn: &mut Conn) -> Result<bool, StoreError> {
             let done = sqlx::query(
                 "INSERT INTO meta (name, value) VALUES ('seeded', '1') \
                  ON CONFLICT (name) DO NOTHING",
             )
-            .execute(pool)
+            .execute(&mut *conn)
             .await
             .map_err(StoreError::db("mark_seeded"))?;
             Ok(done.rows_affected() > 0)
@@ -777,12 +751,12 @@ macro_rules! backend {
 /// SQLite: `BEGIN IMMEDIATE` takes the database's write lock when the transaction starts, so
 /// the reads inside it see the state the writes apply to; no row locks are needed.
 pub(crate) mod lite {
-    backend!(db = sqlx::Sqlite, begin = "BEGIN IMMEDIATE", lock = "");
+    backend!(db = sqlx::Sqlite, lock = "");
 }
 
 /// PostgreSQL (READ COMMITTED): the dedup key's unique index serializes identical requests, and
 /// `SELECT ... FOR UPDATE` locks the card, account, authorization or token rows the
 /// transaction reads before it writes them.
 pub(crate) mod pg {
-    backend!(db = sqlx::Postgres, begin = "BEGIN", lock = " FOR UPDATE");
+    backend!(db = sqlx::Postgres, lock = " FOR UPDATE");
 }

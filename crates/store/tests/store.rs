@@ -12,6 +12,7 @@ use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
 
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 use store::{
@@ -21,6 +22,7 @@ use store::{
 };
 
 const POSTGRES_ENV: &str = "TAPWALLET_TEST_POSTGRES";
+
 
 // ---- harness ----------------------------------------------------------------------------------
 
@@ -1153,6 +1155,105 @@ async fn unsupported_urls_are_refused() {
         let err = Store::open(url).await.unwrap_err();
         assert!(matches!(err, StoreError::UnsupportedUrl), "{url}: {err}");
     }
+}
+
+// ---- group commit (SQLite) -------------------------------------------------------------------
+
+/// Concurrent writes share commits; a failing write in a batch fails alone; everything
+/// acknowledged is on disk when the database is opened again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn concurrent_writes_share_commits_and_a_failing_one_fails_alone() {
+    let db = TempSqlite::new("group");
+    let s = Store::open(&db.url()).await.unwrap();
+    let (pan, account) = card_on_credit_account(&s, 1, 1_000_000_000).await;
+    let before = s.write_stats().unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..200u32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            // Every tenth request reuses a key: a duplicate, never posted twice.
+            let key = if i % 10 == 9 {
+                format!("g{}", i - 1)
+            } else {
+                format!("g{i}")
+            };
+            let fresh = s
+                .issuer_authorize(&request(&key, pan, 100, 1_000), 0, approve(100))
+                .await
+                .unwrap()
+                .is_fresh();
+            // And a write that fails inside the same batches: a negative hold is refused.
+            let refused = s
+                .issuer_authorize(&request(&format!("bad{i}"), pan, 1, 1_000), 0, |st| {
+                    AuthDecision {
+                        hold_minor: -1,
+                        ..approve(1)(st)
+                    }
+                })
+                .await;
+            assert!(matches!(refused, Err(StoreError::InvalidDecision { .. })));
+            fresh
+        }));
+    }
+    let mut fresh = 0;
+    for t in tasks {
+        fresh += usize::from(t.await.unwrap());
+    }
+    assert_eq!(fresh, 180);
+    let after = s.write_stats().unwrap();
+    let (writes, batches) = (after.writes - before.writes, after.batches - before.batches);
+    assert_eq!(
+        writes, 200,
+        "the refused writes were rolled back, the duplicates kept"
+    );
+    assert!(batches < writes, "{batches} commits for {writes} writes");
+    s.close().await;
+
+    let again = Store::open(&db.url()).await.unwrap();
+    assert_eq!(holds(&again, account).await, 18_000);
+    assert!(again.issuer_auth("g0").await.unwrap().is_some());
+    assert!(again.issuer_auth("bad0").await.unwrap().is_none());
+}
+
+/// A write whose caller gives up half-way (its future dropped) leaves nothing behind and does
+/// not disturb the writes around it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancelled_writes_leave_nothing_half_done() {
+    let db = TempSqlite::new("cancel");
+    let s = Store::open(&db.url()).await.unwrap();
+    let (pan, account) = card_on_credit_account(&s, 2, 1_000_000_000).await;
+    let mut tasks = Vec::new();
+    for i in 0..300u32 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            let req = request(&format!("c{i}"), pan, 7, 1_000);
+            let write = s.issuer_authorize(&req, 0, approve(7));
+            if i % 3 == 0 {
+                // Dropped after its first steps: at any point of enter, body or finish.
+                let _ = tokio::time::timeout(Duration::from_micros(u64::from(i % 50)), write).await;
+            } else {
+                assert!(write.await.unwrap().is_fresh());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    // Settle whatever is open, then check the books: the account's holds are exactly the
+    // held authorizations, each one whole.
+    s.close().await;
+    let again = Store::open(&db.url()).await.unwrap();
+    let mut held = 0;
+    for i in 0..300u32 {
+        if let Some(a) = again.issuer_auth(&format!("c{i}")).await.unwrap() {
+            assert_eq!(a.status, AuthStatus::Held, "c{i}");
+            held += a.hold_minor;
+        } else {
+            assert_eq!(i % 3, 0, "only cancelled writes may be missing");
+        }
+    }
+    assert_eq!(holds(&again, account).await, held);
+    assert!(held >= 200 * 7);
 }
 
 // ---- schema parity ----------------------------------------------------------------------------
