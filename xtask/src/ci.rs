@@ -86,8 +86,9 @@ fn doc(root: &Path) -> Result<()> {
 }
 
 /// Third-party checks: pyemv recomputes the cryptograms and ARPCs that `tapwallet tap` produces;
-/// pyiso8583 encodes and decodes the same ISO 8583 messages as the `iso8583` crate.
-/// Needs python3 with pyemv (`scripts/test` installs it) and pyiso8583 4.0.1.
+/// pyiso8583 encodes and decodes the same ISO 8583 messages as the `iso8583` crate; jwcrypto
+/// decrypts and verifies what the `jose` crate produces, and the other way round.
+/// Needs python3 with pyemv, pyiso8583 4.0.1 and jwcrypto (`scripts/test` installs them).
 fn interop(root: &Path) -> Result<()> {
     run(cargo(root).args(["build", "-p", "cli"]))?;
     // The binary cargo just built, wherever CARGO_TARGET_DIR puts it.
@@ -100,6 +101,7 @@ fn interop(root: &Path) -> Result<()> {
         vec!["scripts/interop/pyemv_check.py", bin.as_str()],
         vec!["scripts/interop/pyiso8583_check.py"],
         vec!["scripts/interop/acquirer_check.py", bin.as_str()],
+        vec!["scripts/interop/jose_check.py"],
     ] {
         run(std::process::Command::new("python3")
             .current_dir(root)

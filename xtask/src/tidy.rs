@@ -34,6 +34,7 @@ const L0: &[&str] = &[
     "emv-kernel",
     "iso8583",
     "domain",
+    "jose",
 ];
 
 /// The top layer: the binary and the dev-only harness. Crates below it may use them only as
@@ -45,10 +46,17 @@ const L2: &[&str] = &["cli", "harness"];
 /// after reading what it pulls in.
 const L0_EXTERNAL: &[(&str, &str)] = &[
     ("aes", "RustCrypto AES block cipher"),
+    ("aes-gcm", "RustCrypto AES-GCM (JWE content encryption)"),
+    ("aes-kw", "RustCrypto AES key wrap (JWE A256KW)"),
+    ("base64ct", "constant-time base64url (JOSE)"),
     ("cipher", "RustCrypto block-cipher traits"),
     ("cmac", "RustCrypto CMAC (AES session keys, MACs)"),
     ("des", "RustCrypto DES / 3DES (EMV key derivation, ARQC)"),
     ("hex", "hex text codec"),
+    ("hmac", "RustCrypto HMAC (JWS HS256)"),
+    ("p256", "RustCrypto P-256 ECDH and ECDSA (JWE ECDH-ES, JWS ES256); randomness is passed in"),
+    ("serde", "JOSE headers and JWKs are JSON by definition"),
+    ("serde_json", "JOSE headers and JWKs are JSON by definition"),
     ("sha1", "RustCrypto SHA-1 (EMV Book 2 A1.4.2 Option B)"),
     ("sha2", "RustCrypto SHA-2"),
     ("subtle", "constant-time comparison"),
