@@ -14,6 +14,7 @@ pub const NETWORK_VALIDATED_MARKER: &str = "TV=V";
 mod atc;
 mod bins;
 mod decision;
+pub mod enrich;
 mod issuer;
 mod standin;
 mod token;
