@@ -60,6 +60,7 @@ mod error;
 mod group;
 mod ops;
 mod rows;
+pub mod wallet;
 
 use std::str::FromStr as _;
 use std::sync::Arc;
@@ -158,6 +159,7 @@ macro_rules! dispatch {
         }
     };
 }
+
 
 impl Store {
     /// Opens (creating if needed) the store at `url` and applies the migrations.

@@ -23,6 +23,7 @@ use store::{
 
 const POSTGRES_ENV: &str = "TAPWALLET_TEST_POSTGRES";
 
+mod wallet;
 
 // ---- harness ----------------------------------------------------------------------------------
 

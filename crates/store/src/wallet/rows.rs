@@ -1,0 +1,295 @@
+//! The wallet backend's rows and their decoding from either backend.
+//!
+//! As in the hosts' rows, names (`platform`, `status`) are the backend's vocabulary, stored as
+//! text and checked by the schema; only the store's own outcomes are enums here.
+
+use sqlx::Row as _;
+use sqlx::postgres::PgRow;
+use sqlx::sqlite::SqliteRow;
+
+use crate::StoreError;
+
+/// A new wallet user (the backend makes the id and the password hash).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewUser {
+    /// Opaque id, e.g. `usr_` and 22 base64url characters.
+    pub id: String,
+    /// The email as given; uniqueness is case-insensitive (see [`normalize_email`]).
+    pub email: String,
+    /// Argon2id PHC string (`$argon2id$v=19$...`).
+    pub password_hash: String,
+    /// Creation time, Unix seconds.
+    pub created_at_unix: i64,
+}
+
+/// A wallet user.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UserRow {
+    /// Opaque id.
+    pub id: String,
+    /// The email as first given.
+    pub email: String,
+    /// Argon2id PHC string.
+    pub password_hash: String,
+    /// Creation time, Unix seconds.
+    pub created_at_unix: i64,
+}
+
+impl core::fmt::Debug for UserRow {
+    /// Leaves out the password hash (an offline-guessable secret).
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("UserRow")
+            .field("id", &self.id)
+            .field("email", &self.email)
+            .field("created_at_unix", &self.created_at_unix)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The key under which emails are unique: Unicode lowercase of the whole address.
+pub fn normalize_email(email: &str) -> String {
+    email.to_lowercase()
+}
+
+/// A new login session and its first refresh token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NewSession {
+    /// Opaque id (the access token's `sid` claim).
+    pub id: String,
+    /// Whose session.
+    pub user_id: String,
+    /// SHA-256 of the first refresh token (the token itself is never stored).
+    pub refresh_hash: [u8; 32],
+    /// Creation time, Unix seconds.
+    pub created_at_unix: i64,
+    /// After this time no refresh token of the session is accepted.
+    pub expires_at_unix: i64,
+}
+
+/// A login session.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SessionRow {
+    /// Opaque id.
+    pub id: String,
+    /// Whose session.
+    pub user_id: String,
+    /// Creation time, Unix seconds.
+    pub created_at_unix: i64,
+    /// End of the session, Unix seconds.
+    pub expires_at_unix: i64,
+    /// When it was revoked, if it was.
+    pub revoked_at_unix: Option<i64>,
+    /// Why: `"logout"` or `"refresh_reuse"`.
+    pub revoked_reason: Option<String>,
+}
+
+impl SessionRow {
+    /// True when the session is neither revoked nor expired at `now_unix`.
+    pub fn is_active(&self, now_unix: i64) -> bool {
+        self.revoked_at_unix.is_none() && now_unix < self.expires_at_unix
+    }
+}
+
+/// What presenting a refresh token did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum RefreshOutcome {
+    /// The token was the session's current one: it is now rotated and the new hash is current.
+    Rotated(SessionRow),
+    /// The token had already been rotated: someone replayed it, so the whole session is now
+    /// revoked (reason `"refresh_reuse"`).
+    Reused {
+        /// The revoked session.
+        session_id: String,
+        /// Its user.
+        user_id: String,
+    },
+    /// Unknown token, or its session is revoked or expired. Nothing changed.
+    Invalid,
+}
+
+/// A registered device wallet.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceRow {
+    /// Opaque id, e.g. `dev_` and 22 base64url characters.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// Display name, 1 to 64 characters.
+    pub name: String,
+    /// `"android"`, `"cli"` or `"ios"`.
+    pub platform: String,
+    /// The secure element's public key, a P-256 JWK with public members only (JSON text).
+    pub se_public_jwk: String,
+    /// RFC 7638 thumbprint of that key (base64url SHA-256); unique across devices.
+    pub se_key_thumbprint: String,
+    /// `"active"` or `"lost"`.
+    pub status: String,
+    /// Registration time, Unix seconds.
+    pub created_at_unix: i64,
+    /// Last status change (the registration time until the first), Unix seconds.
+    pub status_changed_at_unix: i64,
+}
+
+/// Where a page of a user's devices starts: after this device, in `(created_at, id)` order.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceCursor {
+    /// The last listed device's registration time.
+    pub created_at_unix: i64,
+    /// The last listed device's id.
+    pub id: String,
+}
+
+/// The result of [`WalletStore::set_device_status`](super::WalletStore::set_device_status).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DeviceStatusChange {
+    /// The device after the update.
+    pub device: DeviceRow,
+    /// False when the device already had that status (nothing was written).
+    pub changed: bool,
+}
+
+/// A request to start an idempotent operation.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct IdempotencyClaim {
+    /// Whose key: `user:<id>` or `ip:<address>`.
+    pub scope: String,
+    /// The `Idempotency-Key` header.
+    pub key: String,
+    /// SHA-256 over what makes two requests the same (method, path, body).
+    pub request_hash: [u8; 32],
+    /// Now, Unix seconds.
+    pub now_unix: i64,
+    /// A claim still in flight after this many seconds is presumed abandoned and may be taken
+    /// over.
+    pub in_flight_timeout_secs: i64,
+    /// A completed record older than this is forgotten: the key may be used afresh.
+    pub retention_secs: i64,
+}
+
+/// What [`WalletStore::idempotency_begin`](super::WalletStore::idempotency_begin) found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum IdempotencyBegin {
+    /// The key is now claimed by this request: run it, then complete or release the claim.
+    Started,
+    /// The same request completed before: replay this response.
+    Completed {
+        /// The stored HTTP status.
+        status: u16,
+        /// The stored body.
+        body: Vec<u8>,
+    },
+    /// A request with this key is still running.
+    InFlight,
+    /// The key was used for a different request.
+    Mismatch,
+}
+
+// ---- decoding ---------------------------------------------------------------------------------
+
+/// Reads one column, mapping any decoding failure to [`StoreError::Corrupt`].
+pub(super) trait Col {
+    fn i64(&self, col: &'static str) -> Result<i64, StoreError>;
+    fn opt_i64(&self, col: &'static str) -> Result<Option<i64>, StoreError>;
+    fn text(&self, col: &'static str) -> Result<String, StoreError>;
+    fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError>;
+    fn bytes(&self, col: &'static str) -> Result<Vec<u8>, StoreError>;
+    fn opt_bytes(&self, col: &'static str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn opt_i32(&self, col: &'static str) -> Result<Option<i32>, StoreError>;
+}
+
+macro_rules! impl_col {
+    ($row:ty) => {
+        impl Col for $row {
+            fn i64(&self, col: &'static str) -> Result<i64, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+            fn opt_i64(&self, col: &'static str) -> Result<Option<i64>, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+            fn text(&self, col: &'static str) -> Result<String, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+            fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+            fn bytes(&self, col: &'static str) -> Result<Vec<u8>, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+            fn opt_bytes(&self, col: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+            fn opt_i32(&self, col: &'static str) -> Result<Option<i32>, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+        }
+    };
+}
+
+impl_col!(SqliteRow);
+impl_col!(PgRow);
+
+pub(super) fn user<R: Col>(r: &R) -> Result<UserRow, StoreError> {
+    Ok(UserRow {
+        id: r.text("id")?,
+        email: r.text("email")?,
+        password_hash: r.text("password_hash")?,
+        created_at_unix: r.i64("created_at")?,
+    })
+}
+
+pub(super) fn session<R: Col>(r: &R) -> Result<SessionRow, StoreError> {
+    Ok(SessionRow {
+        id: r.text("id")?,
+        user_id: r.text("user_id")?,
+        created_at_unix: r.i64("created_at")?,
+        expires_at_unix: r.i64("expires_at")?,
+        revoked_at_unix: r.opt_i64("revoked_at")?,
+        revoked_reason: r.opt_text("revoked_reason")?,
+    })
+}
+
+pub(super) fn device<R: Col>(r: &R) -> Result<DeviceRow, StoreError> {
+    Ok(DeviceRow {
+        id: r.text("id")?,
+        user_id: r.text("user_id")?,
+        name: r.text("name")?,
+        platform: r.text("platform")?,
+        se_public_jwk: r.text("se_public_jwk")?,
+        se_key_thumbprint: r.text("se_key_thumbprint")?,
+        status: r.text("status")?,
+        created_at_unix: r.i64("created_at")?,
+        status_changed_at_unix: r.i64("status_changed_at")?,
+    })
+}
+
+/// The stored outcome of an idempotency record: `None` while in flight.
+pub(super) fn idempotency_response<R: Col>(r: &R) -> Result<Option<(u16, Vec<u8>)>, StoreError> {
+    let status = r.opt_i32("response_status")?;
+    let body = r.opt_bytes("response_body")?;
+    match (status, body) {
+        (None, None) => Ok(None),
+        (Some(status), Some(body)) => {
+            u16::try_from(status)
+                .map(|s| Some((s, body)))
+                .map_err(|_| StoreError::Corrupt {
+                    column: "response_status",
+                })
+        }
+        _ => Err(StoreError::Corrupt {
+            column: "response_body",
+        }),
+    }
+}
+
+pub(super) fn hash<R: Col>(r: &R, col: &'static str) -> Result<[u8; 32], StoreError> {
+    r.bytes(col)?
+        .try_into()
+        .map_err(|_| StoreError::Corrupt { column: col })
+}
