@@ -91,6 +91,8 @@ pub(crate) struct UpArgs {
     /// How long the network waits for the issuer before standing in, in milliseconds.
     #[arg(long, default_value_t = 2_000)]
     issuer_timeout_ms: u64,
+    #[command(flatten)]
+    backend: crate::backend::BackendArgs,
 }
 
 pub(crate) async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
@@ -168,7 +170,7 @@ pub(crate) async fn connect(addr: SocketAddr, who: &str) -> anyhow::Result<Clien
 }
 
 /// Ctrl-C, or SIGTERM from a service manager: both stop gracefully.
-async fn ctrl_c() {
+pub(crate) async fn ctrl_c() {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -232,14 +234,26 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
         Duration::from_secs(5),
         clock(),
     ));
-    let acquirer_task = tokio::spawn(acquirer::run(acquirer_listener, acquirer, stopped(stop_rx)));
+    let acquirer_task = tokio::spawn(acquirer::run(
+        acquirer_listener,
+        acquirer,
+        stopped(stop_rx.clone()),
+    ));
+    let backend = crate::backend::start(&args.backend, stopped(stop_rx)).await?;
     println!("Tapwallet is up:");
     println!(
-        "  acquirer  {} (terminals: `tapwallet pos charge --amount 12.34`)",
+        "  wallet backend  {} (devices: `tapwallet device register --email ...`; API: {}/openapi.json)",
+        backend.url, backend.url
+    );
+    if let Some(cert) = &backend.dev_cert {
+        println!("    development TLS certificate: {}", cert.display());
+    }
+    println!(
+        "  acquirer        {} (terminals: `tapwallet pos charge --amount 12.34`)",
         args.acquirer_listen
     );
-    println!("  network   {}", args.network_listen);
-    println!("  issuer    {}", args.issuer_listen);
+    println!("  network         {}", args.network_listen);
+    println!("  issuer          {}", args.issuer_listen);
     println!("Demo cards (tokens on the phone -> funding cards at the bank):");
     for card in seed::DEMO_CARDS {
         let dpan = cards::Pan::parse(card.dpan)?;
@@ -249,6 +263,7 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
     ctrl_c().await;
     println!("Stopping: finishing in-flight requests...");
     let _ = stop_tx.send(true);
+    backend.finish().await;
     let _ = acquirer_task.await;
     let _ = network_task.await;
     let _ = issuer_task.await;

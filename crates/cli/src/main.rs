@@ -1,10 +1,13 @@
 //! `tapwallet`: the one binary. This crate parses flags and wires the libraries together;
 //! protocol logic lives in the library crates.
 
+mod backend;
 mod bench;
 mod demo;
+mod device;
 mod env;
 mod hosts;
+mod http;
 mod pos;
 mod tap;
 mod trace;
@@ -34,6 +37,8 @@ enum Command {
     /// Run acquirer, card network and issuer in one process (embedded SQLite by default), seeded
     /// with demo cards, tokens and a terminal on first run.
     Up(hosts::UpArgs),
+    /// Run the wallet backend (token requestor, HTTPS) alone.
+    Serve(backend::ServeArgs),
     /// Run the issuer host alone.
     Issuer(hosts::IssuerArgs),
     /// Run the card network host alone (token vault, cryptogram and replay checks, stand-in).
@@ -46,6 +51,8 @@ enum Command {
     /// Load generators.
     #[command(subcommand)]
     Bench(bench::BenchCommand),
+    /// A device: account, enrollment and cards, through the wallet backend.
+    Device(device::DeviceCommand),
 }
 
 /// Runs an async command on a multi-threaded runtime, with logs on stderr (`RUST_LOG`).
@@ -89,11 +96,13 @@ fn main() -> ExitCode {
         Command::Tap(args) => tap::run(&args),
         Command::VerifyArqc(args) => verify::run(&args),
         Command::Up(args) => block_on(hosts::up(&args)),
+        Command::Serve(args) => block_on(backend::serve(&args)),
         Command::Issuer(args) => block_on(hosts::issuer_alone(&args)),
         Command::Network(args) => block_on(hosts::network_alone(&args)),
         Command::Acquirer(args) => block_on(hosts::acquirer_alone(&args)),
         Command::Pos(cmd) => block_on(pos::run(&cmd)),
         Command::Bench(cmd) => block_on(bench::run(&cmd)),
+        Command::Device(cmd) => block_on(device::run(&cmd)),
     };
     match result {
         Ok(code) => code,

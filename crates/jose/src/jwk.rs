@@ -118,6 +118,12 @@ impl Jwk {
         self.d.is_some()
     }
 
+    /// The private scalar `d` (big-endian), for a key holder that signs or agrees keys itself
+    /// (a device's secure element); `None` for a public key.
+    pub fn private_bytes(&self) -> Option<&Secret<[u8; FIELD_LEN]>> {
+        self.d.as_ref()
+    }
+
     /// The public half of this key (same `kid`, no `d`).
     #[must_use]
     pub fn to_public(&self) -> Self {

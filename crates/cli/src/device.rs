@@ -1,0 +1,415 @@
+//! `tapwallet device ...`: the client side of the wallet backend, as a device would use it.
+//!
+//! The device keeps its state in a directory (`--device-dir`, default `~/.tapwallet/device`):
+//! `se-key.json`, the device's P-256 key pair standing in for its secure element, and
+//! `session.json`, who is logged in (user id, device id, access and refresh tokens). Both are
+//! created with mode 0600. The key never leaves the directory: the backend gets its public half
+//! and an attestation signed with it (see the `api` crate's `attestation` module for the
+//! challenge). The software secure element with sealed storage and a passcode arrives with the
+//! device wallet (issue 5); until then these files are protected by file permissions only.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use anyhow::{Context as _, anyhow, bail};
+use base64ct::{Base64UrlUnpadded, Encoding as _};
+use clap::{Args, Subcommand};
+use p256::ecdsa::signature::Signer as _;
+use serde_json::{Value, json};
+
+use crate::http::{Answer, Client};
+
+/// `tapwallet device ...`
+#[derive(Debug, Args)]
+pub(crate) struct DeviceCommand {
+    #[command(flatten)]
+    pub(crate) common: DeviceArgs,
+    #[command(subcommand)]
+    pub(crate) action: DeviceAction,
+}
+
+/// Where the device keeps its state and which backend it talks to.
+#[derive(Debug, Args)]
+pub(crate) struct DeviceArgs {
+    /// The device's state directory (key and session).
+    #[arg(long, global = true, env = "TAPWALLET_DEVICE_DIR")]
+    pub(crate) device_dir: Option<PathBuf>,
+    /// The wallet backend.
+    #[arg(
+        long,
+        global = true,
+        env = "TAPWALLET_BACKEND",
+        default_value = "https://127.0.0.1:8443"
+    )]
+    pub(crate) backend: String,
+    /// PEM certificate(s) to trust for the backend. Default: the development certificate
+    /// `tapwallet up` made in its data directory
+    /// (`./tapwallet-data/tls/tapwallet-dev-cert.pem`).
+    #[arg(long, global = true, env = "TAPWALLET_CA_CERT")]
+    pub(crate) ca_cert: Option<PathBuf>,
+    /// One JSON object on stdout instead of text.
+    #[arg(long, global = true)]
+    pub(crate) json: bool,
+}
+
+/// What to do.
+#[derive(Debug, Subcommand)]
+pub(crate) enum DeviceAction {
+    /// Create an account, log in and enroll this device.
+    Register(Credentials),
+    /// Log in (enrolling this device if it is not yet).
+    Login(Credentials),
+    /// Log out: the session's tokens stop working.
+    Logout,
+    /// The account's devices.
+    Devices,
+    /// Report a device lost (from any device of the account): its tokens are suspended.
+    Lost {
+        /// The lost device's id.
+        device: String,
+    },
+    /// Report a lost device found again.
+    Recovered {
+        /// The device's id.
+        device: String,
+    },
+}
+
+/// Email and password.
+#[derive(Debug, Args)]
+pub(crate) struct Credentials {
+    /// The account's email address.
+    #[arg(long)]
+    pub(crate) email: String,
+    /// The password (at least 10 characters); read from TAPWALLET_PASSWORD if not given.
+    #[arg(long, env = "TAPWALLET_PASSWORD", hide_env_values = true)]
+    pub(crate) password: String,
+    /// This device's name, as the account lists it.
+    #[arg(long, default_value = "tapwallet cli")]
+    pub(crate) name: String,
+}
+
+const KEY_FILE: &str = "se-key.json";
+const SESSION_FILE: &str = "session.json";
+
+fn default_dir() -> PathBuf {
+    match std::env::var_os("HOME") {
+        Some(home) => PathBuf::from(home).join(".tapwallet").join("device"),
+        None => PathBuf::from(".tapwallet-device"),
+    }
+}
+
+/// The device's state directory and what is in it.
+struct DeviceState {
+    dir: PathBuf,
+}
+
+impl DeviceState {
+    fn open(dir: Option<&Path>) -> anyhow::Result<Self> {
+        let dir = dir.map_or_else(default_dir, Path::to_path_buf);
+        std::fs::create_dir_all(&dir)
+            .with_context(|| format!("cannot create the device directory {}", dir.display()))?;
+        Ok(Self { dir })
+    }
+
+    /// The device key, made on first use.
+    fn key(&self) -> anyhow::Result<p256::SecretKey> {
+        let path = self.dir.join(KEY_FILE);
+        if path.exists() {
+            let text = std::fs::read_to_string(&path)?;
+            let jwk = jose::Jwk::from_json(&text)
+                .map_err(|e| anyhow!("{} is not a private P-256 JWK: {e}", path.display()))?;
+            let d = jwk
+                .private_bytes()
+                .ok_or_else(|| anyhow!("{} holds no private key", path.display()))?;
+            return p256::SecretKey::from_slice(d.expose()).context("device key out of range");
+        }
+        loop {
+            let mut d = [0u8; 32];
+            getrandom::fill(&mut d).map_err(|e| anyhow!("no randomness: {e}"))?;
+            let Ok(jwk) = jose::Jwk::from_private_bytes(&d) else {
+                continue; // out of range (probability ~2^-128): draw again
+            };
+            let json = jwk.to_private_json().map_err(|e| anyhow!("{e}"))?;
+            write_private(&path, json.expose().as_bytes())?;
+            return p256::SecretKey::from_slice(&d).context("device key out of range");
+        }
+    }
+
+    fn session(&self) -> anyhow::Result<Option<Value>> {
+        let path = self.dir.join(SESSION_FILE);
+        if !path.exists() {
+            return Ok(None);
+        }
+        let text = std::fs::read_to_string(&path)?;
+        Ok(Some(serde_json::from_str(&text).with_context(|| {
+            format!("{} is corrupt; remove it and log in again", path.display())
+        })?))
+    }
+
+    fn save_session(&self, session: &Value) -> anyhow::Result<()> {
+        write_private(
+            &self.dir.join(SESSION_FILE),
+            serde_json::to_string_pretty(session)?.as_bytes(),
+        )
+    }
+
+    /// Drops the tokens; the enrollment (user and device ids) stays, so logging in again
+    /// reuses this device instead of enrolling its key twice.
+    fn forget_session(&self) -> anyhow::Result<()> {
+        if let Some(mut session) = self.session()? {
+            session["access_token"] = Value::Null;
+            session["refresh_token"] = Value::Null;
+            self.save_session(&session)?;
+        }
+        Ok(())
+    }
+}
+
+/// Writes `bytes` to `path` readable by its owner only (written beside it, then renamed).
+fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    use std::os::unix::fs::OpenOptionsExt as _;
+    let tmp = path.with_extension("tmp");
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&tmp)
+        .with_context(|| format!("cannot write {}", tmp.display()))?;
+    file.write_all(bytes)?;
+    file.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    Ok(())
+}
+
+/// The `sub` claim of a JWT, read without checking it (the backend checks it).
+fn subject(access_token: &str) -> anyhow::Result<String> {
+    let payload = access_token
+        .split('.')
+        .nth(1)
+        .ok_or_else(|| anyhow!("the backend's access token is not a JWT"))?;
+    let bytes = Base64UrlUnpadded::decode_vec(payload)
+        .map_err(|_| anyhow!("the backend's access token is not base64url"))?;
+    let claims: Value = serde_json::from_slice(&bytes)?;
+    claims
+        .get("sub")
+        .and_then(Value::as_str)
+        .map(str::to_owned)
+        .ok_or_else(|| anyhow!("the backend's access token has no subject"))
+}
+
+fn client(args: &DeviceArgs) -> anyhow::Result<Client> {
+    let default_ca = PathBuf::from("tapwallet-data/tls").join(api::tls::DEV_CERT_FILE);
+    let ca = args
+        .ca_cert
+        .clone()
+        .or_else(|| default_ca.exists().then_some(default_ca));
+    Client::new(&args.backend, ca.as_deref())
+}
+
+/// Prints `value` as JSON, or `text` for people.
+fn show(args: &DeviceArgs, value: &Value, text: &str) {
+    if args.json {
+        println!("{value}");
+    } else {
+        println!("{text}");
+    }
+}
+
+/// Runs a device command.
+pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
+    let args = &cmd.common;
+    let state = DeviceState::open(args.device_dir.as_deref())?;
+    let http = client(args)?;
+    match &cmd.action {
+        DeviceAction::Register(c) => {
+            let created = http
+                .send(
+                    "POST",
+                    "/v1/users",
+                    None,
+                    None,
+                    Some(&json!({"email": c.email, "password": c.password})),
+                )
+                .await?
+                .ok()?;
+            let session = login(&http, &state, c).await?;
+            show(
+                args,
+                &json!({"user": created, "device_id": session["device_id"]}),
+                &format!(
+                    "account {} created; this device is enrolled as {}",
+                    c.email,
+                    session["device_id"].as_str().unwrap_or("?")
+                ),
+            );
+        }
+        DeviceAction::Login(c) => {
+            let session = login(&http, &state, c).await?;
+            show(
+                args,
+                &json!({"user_id": session["user_id"], "device_id": session["device_id"]}),
+                &format!(
+                    "logged in as {}; device {}",
+                    c.email,
+                    session["device_id"].as_str().unwrap_or("?")
+                ),
+            );
+        }
+        DeviceAction::Logout => {
+            if let Some(session) = state.session()?
+                && let Some(token) = session["access_token"].as_str()
+            {
+                let answer = http
+                    .send("DELETE", "/v1/sessions/current", Some(token), None, None)
+                    .await?;
+                // Already revoked or expired: the local session goes anyway.
+                if answer.status != 401 {
+                    answer.ok()?;
+                }
+            }
+            state.forget_session()?;
+            show(args, &json!({"logged_out": true}), "logged out");
+        }
+        DeviceAction::Devices => {
+            let list = authed(&http, &state, "GET", "/v1/devices", None).await?;
+            let mut text = String::new();
+            for d in list["devices"].as_array().into_iter().flatten() {
+                text.push_str(&format!(
+                    "{}  {:<8} {:<7} {}\n",
+                    d["id"].as_str().unwrap_or("?"),
+                    d["status"].as_str().unwrap_or("?"),
+                    d["platform"].as_str().unwrap_or("?"),
+                    d["name"].as_str().unwrap_or("?"),
+                ));
+            }
+            show(args, &list, text.trim_end());
+        }
+        DeviceAction::Lost { device } => {
+            let path = format!("/v1/devices/{device}/lost");
+            let d = authed(&http, &state, "POST", &path, None).await?;
+            show(args, &d, &format!("device {device} reported lost"));
+        }
+        DeviceAction::Recovered { device } => {
+            let path = format!("/v1/devices/{device}/recovered");
+            let d = authed(&http, &state, "POST", &path, None).await?;
+            show(args, &d, &format!("device {device} recovered"));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Logs in and enrolls this device if needed; saves and returns the session.
+async fn login(http: &Client, state: &DeviceState, c: &Credentials) -> anyhow::Result<Value> {
+    let tokens = http
+        .send(
+            "POST",
+            "/v1/sessions",
+            None,
+            None,
+            Some(&json!({"email": c.email, "password": c.password})),
+        )
+        .await?
+        .ok()?;
+    let access = tokens["access_token"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the backend sent no access token"))?
+        .to_owned();
+    let user_id = subject(&access)?;
+    let previous = state.session()?;
+    let mut session = json!({
+        "user_id": user_id,
+        "email": c.email,
+        "access_token": access,
+        "refresh_token": tokens["refresh_token"],
+        "device_id": Value::Null,
+    });
+    match previous {
+        Some(p) if p["user_id"] == session["user_id"] => {
+            session["device_id"] = p["device_id"].clone()
+        }
+        Some(p) if !p["device_id"].is_null() => bail!(
+            "this device is enrolled to another account ({}); use another --device-dir",
+            p["email"].as_str().unwrap_or("?")
+        ),
+        _ => {}
+    }
+    if session["device_id"].is_null() {
+        let key = state.key()?;
+        let jwk = jose::Jwk::from_private_bytes(&key.to_bytes().into())
+            .map_err(|e| anyhow!("device key: {e}"))?
+            .to_public();
+        let challenge = format!(
+            "tapwallet-device-attestation:v1:{user_id}:{}:cli:{}",
+            c.name,
+            jwk.thumbprint()
+        );
+        let signer = p256::ecdsa::SigningKey::from(&key);
+        let signature: p256::ecdsa::Signature = signer.sign(challenge.as_bytes());
+        let public: Value = serde_json::from_str(&jwk.to_public_json())?;
+        let device = http
+            .send(
+                "POST",
+                "/v1/devices",
+                Some(session["access_token"].as_str().unwrap_or_default()),
+                None,
+                Some(&json!({
+                    "name": c.name,
+                    "platform": "cli",
+                    "se_public_key": public,
+                    "attestation": Base64UrlUnpadded::encode_string(&signature.to_bytes()),
+                })),
+            )
+            .await?
+            .ok()?;
+        session["device_id"] = device["id"].clone();
+    }
+    state.save_session(&session)?;
+    Ok(session)
+}
+
+/// Sends an authenticated request, refreshing the access token once if it expired.
+async fn authed(
+    http: &Client,
+    state: &DeviceState,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) -> anyhow::Result<Value> {
+    let Some(mut session) = state.session()?.filter(|s| s["access_token"].is_string()) else {
+        bail!("not logged in: run `tapwallet device login --email ...` first");
+    };
+    let token = session["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    let answer = http.send(method, path, Some(&token), None, body).await?;
+    if answer.status != 401 {
+        return answer.ok();
+    }
+    let refreshed: Answer = http
+        .send(
+            "POST",
+            "/v1/sessions/refresh",
+            None,
+            None,
+            Some(&json!({"refresh_token": session["refresh_token"]})),
+        )
+        .await?;
+    if refreshed.status != 200 {
+        state.forget_session()?;
+        bail!("the session ended: run `tapwallet device login --email ...` again");
+    }
+    session["access_token"] = refreshed.body["access_token"].clone();
+    session["refresh_token"] = refreshed.body["refresh_token"].clone();
+    state.save_session(&session)?;
+    let token = session["access_token"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    http.send(method, path, Some(&token), None, body)
+        .await?
+        .ok()
+}
