@@ -87,8 +87,10 @@ fn doc(root: &Path) -> Result<()> {
 
 /// Third-party checks: pyemv recomputes the cryptograms and ARPCs that `tapwallet tap` produces;
 /// pyiso8583 encodes and decodes the same ISO 8583 messages as the `iso8583` crate; jwcrypto
-/// decrypts and verifies what the `jose` crate produces, and the other way round.
-/// Needs python3 with pyemv, pyiso8583 4.0.1 and jwcrypto (`scripts/test` installs them).
+/// decrypts and verifies what the `jose` crate produces, and the other way round; schemathesis
+/// fuzzes the wallet backend against its OpenAPI document.
+/// Needs python3 with pyemv, pyiso8583 4.0.1, jwcrypto and schemathesis (`scripts/test`
+/// installs them).
 fn interop(root: &Path) -> Result<()> {
     run(cargo(root).args(["build", "-p", "cli"]))?;
     // The binary cargo just built, wherever CARGO_TARGET_DIR puts it.
@@ -102,6 +104,7 @@ fn interop(root: &Path) -> Result<()> {
         vec!["scripts/interop/pyiso8583_check.py"],
         vec!["scripts/interop/acquirer_check.py", bin.as_str()],
         vec!["scripts/interop/jose_check.py"],
+        vec!["scripts/interop/schemathesis_check.py", bin.as_str()],
     ] {
         run(std::process::Command::new("python3")
             .current_dir(root)
