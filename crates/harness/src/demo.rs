@@ -24,6 +24,32 @@ pub const VAULT_HASH_KEY_HEX: &str =
 pub const ISSUER_HASH_KEY_HEX: &str =
     "A0A1A2A3A4A5A6A7A8A9AAABACADAEAFB0B1B2B3B4B5B6B7B8B9BABBBCBDBEBF";
 
+/// Demo issuer ID&V key (`issuer::idv`: the CVV and one-time-password hash keys derive from it).
+pub const ISSUER_IDV_KEY_HEX: &str =
+    "C0C1C2C3C4C5C6C7C8C9CACBCCCDCECFD0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF";
+
+/// DEMO ONLY: the token service's P-256 encryption key (the scalar `d`, 32 bytes). Token
+/// requestors encrypt funding accounts (JWE, ECDH-ES+A256KW) to its public half.
+pub const TSP_ENCRYPTION_KEY_HEX: &str =
+    "1E5F0A2B3C4D5E6F708192A3B4C5D6E7F8091A2B3C4D5E6F708192A3B4C5D6E7";
+/// Key id of [`TSP_ENCRYPTION_KEY_HEX`].
+pub const TSP_ENCRYPTION_KEY_ID: &str = "tsp-demo-enc-1";
+/// DEMO ONLY: the token service's P-256 signing key (the scalar `d`, 32 bytes) for ES256
+/// token-updated notifications.
+pub const TSP_SIGNING_KEY_HEX: &str =
+    "2B7E151628AED2A6ABF7158809CF4F3C762E7160F38B4DA56A784D9045190CFE";
+/// Key id (`kid`) of [`TSP_SIGNING_KEY_HEX`], set in every notification's JWS header.
+pub const TSP_SIGNING_KEY_ID: &str = "tsp-demo-sig-1";
+/// DEMO ONLY: the token service's payment account reference key (PAR = HMAC of the FPAN).
+pub const TSP_PAR_KEY_HEX: &str =
+    "5041525041525041525041525041525041525041525041525041525041525041";
+/// The demo token requestor (the wallet backend), as registered at the token service.
+pub const TOKEN_REQUESTOR_ID: &str = "50110030273";
+/// DEMO ONLY: the demo token requestor's API key (32 bytes, hex): it signs requests with
+/// HMAC-SHA-256 (see `tsp::auth`).
+pub const TOKEN_REQUESTOR_API_KEY_HEX: &str =
+    "7472617069746b65792d64656d6f2d6f6e6c792d6e6f742d666f722d70726f64";
+
 /// The demo terminal and merchant.
 pub const TERMINAL_ID: &str = "TWPOS001";
 pub const MERCHANT_ID: &str = "TW0000000000001";
@@ -40,6 +66,26 @@ pub struct DemoCard {
     pub dpan: &'static str,
     pub token_status: &'static str,
     pub channels: ChannelSet,
+    /// The card's CVV (demo rule: the issuer enrolls exactly this value; it stores only its
+    /// keyed hash, see `issuer::idv`).
+    pub cvv: &'static str,
+    /// The issuer's ID&V profile of the card (see [`seed_idv`]).
+    pub idv: DemoIdv,
+}
+
+/// A demo card's ID&V profile at the issuer: what `issuer::idv` decides tokenizations with.
+pub struct DemoIdv {
+    /// Product name shown in the wallet.
+    pub product_name: &'static str,
+    /// Tokenized without a step-up (green) when true; otherwise a first tokenization on a
+    /// device asks for a step-up (yellow).
+    pub low_risk: bool,
+    /// Phone number for SMS codes (fictitious).
+    pub phone: Option<&'static str>,
+    /// E-mail address for codes (reserved example domain).
+    pub email: Option<&'static str>,
+    /// The cardholder can approve in the issuer's app.
+    pub issuer_app: bool,
 }
 
 /// The demo cards. DPANs sit in the network's token ranges, FPANs in account ranges.
@@ -54,6 +100,14 @@ pub const DEMO_CARDS: &[DemoCard] = &[
         dpan: "4761739001010010",
         token_status: "active",
         channels: ChannelSet::ALL,
+        cvv: "123",
+        idv: DemoIdv {
+            product_name: "Tapwallet Visa Credit",
+            low_risk: true,
+            phone: Some("+33 612 34 56 78"),
+            email: Some("camille.martin@example.com"),
+            issuer_app: true,
+        },
     },
     DemoCard {
         purpose: "Mastercard, debit 1 000.00 EUR: approves",
@@ -65,6 +119,14 @@ pub const DEMO_CARDS: &[DemoCard] = &[
         dpan: "5413330089010012",
         token_status: "active",
         channels: ChannelSet::ALL,
+        cvv: "456",
+        idv: DemoIdv {
+            product_name: "Tapwallet Mastercard Debit",
+            low_risk: false,
+            phone: Some("+33 698 76 54 32"),
+            email: Some("alex.durand@example.com"),
+            issuer_app: true,
+        },
     },
     DemoCard {
         purpose: "Visa, debit 10.00 EUR: declines 51 above 10.00",
@@ -76,6 +138,14 @@ pub const DEMO_CARDS: &[DemoCard] = &[
         dpan: "4761739001010028",
         token_status: "active",
         channels: ChannelSet::ALL,
+        cvv: "789",
+        idv: DemoIdv {
+            product_name: "Tapwallet Visa Debit",
+            low_risk: false,
+            phone: Some("+33 611 22 33 44"),
+            email: None,
+            issuer_app: false,
+        },
     },
     DemoCard {
         purpose: "Visa, token suspended: declines 62",
@@ -87,6 +157,14 @@ pub const DEMO_CARDS: &[DemoCard] = &[
         dpan: "4761739001010036",
         token_status: "suspended",
         channels: ChannelSet::ALL,
+        cvv: "321",
+        idv: DemoIdv {
+            product_name: "Tapwallet Visa Credit",
+            low_risk: false,
+            phone: None,
+            email: Some("sam.bernard@example.com"),
+            issuer_app: false,
+        },
     },
     DemoCard {
         purpose: "Visa, token for e-commerce only: declines 57 at a terminal",
@@ -98,6 +176,14 @@ pub const DEMO_CARDS: &[DemoCard] = &[
         dpan: "4761739001010044",
         token_status: "active",
         channels: ChannelSet(4),
+        cvv: "654",
+        idv: DemoIdv {
+            product_name: "Tapwallet Visa Credit",
+            low_risk: true,
+            phone: None,
+            email: None,
+            issuer_app: true,
+        },
     },
 ];
 
@@ -234,6 +320,27 @@ pub async fn seed(
     Ok(true)
 }
 
+/// Enrolls every demo card for ID&V at the issuer (CVV hash, product, contact points, risk),
+/// replacing earlier enrollments; returns how many. Run after [`seed`], which creates the cards.
+pub async fn seed_idv(idv: &issuer::idv::Idv) -> Result<usize, SeedError> {
+    for card in DEMO_CARDS {
+        let fpan = Pan::parse(card.fpan)?;
+        idv.enroll(
+            &fpan,
+            &issuer::idv::IdvProfile {
+                cvv: secret::Secret::new(card.cvv.to_owned()),
+                product_name: card.idv.product_name.to_owned(),
+                low_risk: card.idv.low_risk,
+                phone: card.idv.phone.map(str::to_owned),
+                email: card.idv.email.map(str::to_owned),
+                issuer_app: card.idv.issuer_app,
+            },
+        )
+        .await?;
+    }
+    Ok(DEMO_CARDS.len())
+}
+
 /// A funding card and token that [`seed_bench_cards`] made (or found) for `tapwallet bench`.
 pub struct BenchCard {
     /// The token the in-process card carries (Visa token range, PSN 01, expiry 12/30).
@@ -328,4 +435,60 @@ pub async fn seed_bench_cards(
         out.push(BenchCard { dpan, atc });
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn demo_cards_enroll_for_idv_and_demo_keys_parse() {
+        let store = Store::open("sqlite::memory:").await.unwrap();
+        let clock: issuer::Clock = std::sync::Arc::new(|| 1_795_435_200);
+        let issuer = issuer::Issuer::new(
+            store.clone(),
+            issuer::IssuerConfig {
+                keys: issuer::IssuerKeys::single(tdes_key(ISSUER_IMK_HEX, "imk").unwrap()),
+                pan_hash_key: key32(ISSUER_HASH_KEY_HEX, "hash").unwrap(),
+                velocity: domain::VelocityLimits::default(),
+            },
+            std::sync::Arc::clone(&clock),
+        );
+        let vault = VaultKeys::new(
+            key32(VAULT_KEY_HEX, "vault").unwrap().expose(),
+            key32(VAULT_HASH_KEY_HEX, "vault hash").unwrap().expose(),
+        )
+        .unwrap();
+        assert!(seed(&store, &issuer, &vault).await.unwrap());
+        let idv = issuer::idv::Idv::new(
+            store.clone(),
+            issuer::idv::IdvConfig {
+                pan_hash_key: key32(ISSUER_HASH_KEY_HEX, "hash").unwrap(),
+                idv_key: key32(ISSUER_IDV_KEY_HEX, "idv").unwrap(),
+                rules: issuer::idv::IdvRules::default(),
+            },
+            clock,
+        );
+        // Enrolling twice replaces the profiles.
+        for _ in 0..2 {
+            assert_eq!(seed_idv(&idv).await.unwrap(), DEMO_CARDS.len());
+        }
+        for card in DEMO_CARDS {
+            let hash = issuer.pan_hash(&Pan::parse(card.fpan).unwrap());
+            assert_eq!(idv.pan_hash(&Pan::parse(card.fpan).unwrap()), hash);
+            let profile = store.idv_profile(&hash).await.unwrap().unwrap();
+            assert_eq!(profile.low_risk, card.idv.low_risk, "{}", card.purpose);
+            assert_eq!(profile.product_name, card.idv.product_name);
+            assert!((3..=4).contains(&card.cvv.len()));
+        }
+        for hex in [
+            ISSUER_IDV_KEY_HEX,
+            TSP_ENCRYPTION_KEY_HEX,
+            TSP_SIGNING_KEY_HEX,
+            TSP_PAR_KEY_HEX,
+            TOKEN_REQUESTOR_API_KEY_HEX,
+        ] {
+            assert!(key32(hex, "demo key").is_ok());
+        }
+    }
 }

@@ -207,9 +207,13 @@ impl Issuer {
         };
         let limits = self.config.velocity;
         let window = i64::try_from(limits.window_secs).unwrap_or(i64::MAX);
+        // The decision runs on the store's writer: it owns what it needs.
+        let amount_minor = row.amount_minor;
+        let request_msg = msg.clone();
         let outcome = self
             .store
-            .issuer_authorize(&row, window, |state| {
+            .issuer_authorize(&row, window, move |state| {
+                let msg = &request_msg;
                 let verdict = judge(
                     &state,
                     &req,
@@ -223,7 +227,7 @@ impl Issuer {
                         (
                             ResponseCode::APPROVED,
                             Some(code.as_str().to_owned()),
-                            row.amount_minor,
+                            amount_minor,
                         )
                     }
                     Err(d) => (code_of(d), None, 0),
@@ -278,11 +282,7 @@ impl Issuer {
 
     /// Verifies the ARQC with the card's key derived from the issuer master key, and prepares
     /// the ARPC for whatever response code the decision gives.
-    fn check_cryptogram<'a>(
-        &'a self,
-        req: &'a Request,
-        icc: &'a TagMap,
-    ) -> (bool, Option<ArpcFn<'a>>) {
+    fn check_cryptogram(&self, req: &Request, icc: &TagMap) -> (bool, Option<ArpcFn<'static>>) {
         let lookup = |t: Tag| icc.get(t);
         let Some(iad) = icc.get(emv::tags::IAD) else {
             return (false, None);
@@ -303,6 +303,7 @@ impl Issuer {
             return (false, None);
         };
         let ok = verify_ac(cvn, &icc_mk, &lookup, &arqc).is_ok();
+        let icc = icc.clone();
         let arpc = move |code: ResponseCode| {
             let lookup = |t: Tag| icc.get(t);
             let reply = match cvn.arpc_method() {

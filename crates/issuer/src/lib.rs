@@ -7,5 +7,6 @@
 #![forbid(unsafe_code)]
 
 mod host;
+pub mod idv;
 
 pub use host::{Clock, Issuer, IssuerConfig, IssuerKeys, run};

@@ -284,7 +284,7 @@ impl Network {
             .ok_or(Decline::ChipDataMissing)?;
         let verdict = self
             .store
-            .token_update(&hash, |row| {
+            .token_update(&hash, move |row| {
                 let mut window = AtcWindow::from_bytes(&row.atc_window).unwrap_or_default();
                 let verdict = window.check(atc);
                 if verdict == AtcVerdict::Fresh {
@@ -412,7 +412,7 @@ impl Network {
         let rules = self.config.stand_in;
         let verdict = self
             .store
-            .token_update_with_advice(&ctx.hash, |row| {
+            .token_update_with_advice(&ctx.hash, move |row| {
                 let facts = StandInFacts {
                     amount,
                     cryptogram_ok: true,

@@ -56,6 +56,13 @@ pub enum StoreError {
         /// The operation.
         op: &'static str,
     },
+    /// SQLite failed on the fast writer's connection (I/O, busy, corrupt), by result code.
+    Engine {
+        /// The operation.
+        op: &'static str,
+        /// SQLite's result code, e.g. `DatabaseBusy`.
+        code: String,
+    },
     /// The database's write-ahead log could not be synced to stable storage.
     Sync {
         /// The I/O error.
@@ -113,6 +120,7 @@ impl fmt::Display for StoreError {
                 write!(f, "{op}: the transaction could not be committed; nothing was written")
             }
             Self::Sync { source } => write!(f, "cannot sync the write-ahead log: {source}"),
+            Self::Engine { op, code } => write!(f, "{op}: SQLite error {code}"),
             Self::InvalidDecision { reason } => write!(f, "decision not posted: {reason}"),
         }
     }

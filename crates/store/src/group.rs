@@ -53,6 +53,8 @@ struct State {
     batch: u64,
     /// A write's savepoint was left open by a cancelled caller.
     dirty: bool,
+    /// The in-process write lock (shared with the fast writer), held while a batch is open.
+    write_guard: Option<tokio::sync::OwnedMutexGuard<()>>,
 }
 
 /// What has been committed so far.
@@ -70,6 +72,8 @@ pub(crate) struct GroupWriter {
     /// The database's WAL file, synced by the committer after each commit (file databases);
     /// `None` for an in-memory database, which gives its one connection back between batches.
     wal: Option<std::path::PathBuf>,
+    /// Taken while a batch is open, so this writer and the fast writer take turns.
+    write_lock: Arc<Mutex<()>>,
     state: Mutex<State>,
     wake: Arc<Notify>,
     committed: watch::Sender<Committed>,
@@ -90,16 +94,22 @@ fn db(op: &'static str) -> impl FnOnce(sqlx::Error) -> StoreError {
 impl GroupWriter {
     /// A writer over `pool` (which must hand out the one writer connection) and its committer
     /// task, which ends when the last clone of the returned writer is dropped.
-    pub(crate) fn start(pool: SqlitePool, wal: Option<std::path::PathBuf>) -> Arc<Self> {
+    pub(crate) fn start(
+        pool: SqlitePool,
+        wal: Option<std::path::PathBuf>,
+        write_lock: Arc<Mutex<()>>,
+    ) -> Arc<Self> {
         let wake = Arc::new(Notify::new());
         let writer = Arc::new(Self {
             pool,
             wal,
+            write_lock,
             state: Mutex::new(State {
                 conn: None,
                 open: false,
                 batch: 0,
                 dirty: false,
+                write_guard: None,
             }),
             wake: Arc::clone(&wake),
             committed: watch::Sender::new(Committed::default()),
@@ -124,6 +134,7 @@ impl GroupWriter {
             if state.conn.is_none() {
                 state.conn = Some(self.pool.acquire().await.map_err(db(op))?);
             }
+            state.write_guard = Some(Arc::clone(&self.write_lock).lock_owned().await);
             state.open = true;
             state.batch += 1;
             if let Err(e) = connection(&mut state)?.execute("BEGIN IMMEDIATE").await {
@@ -153,6 +164,7 @@ impl GroupWriter {
             state.conn = None;
         }
         state.dirty = false;
+        state.write_guard = None;
         if state.open {
             state.open = false;
             self.settle(state.batch, false);
@@ -263,6 +275,7 @@ impl GroupWriter {
         let pending = match &result {
             Ok(()) => {
                 state.open = false;
+                state.write_guard = None;
                 if self.wal.is_some() {
                     Some(batch)
                 } else {

@@ -57,6 +57,7 @@
 #![forbid(unsafe_code)]
 
 mod error;
+mod fast;
 mod group;
 mod ops;
 mod rows;
@@ -80,6 +81,7 @@ pub use rows::{
     IssuerCardRow, MerchantRow, NewAccount, PendingAdvice, Queue, ReverseOutcome, StoredAuth,
     TerminalRow, TokenRow,
 };
+pub use tokenization::*;
 
 static SQLITE_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
 static POSTGRES_MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -126,8 +128,11 @@ enum Db {
 
 #[derive(Clone, Debug)]
 struct Sqlite {
-    /// Every write goes through it: one connection, group commit.
+    /// Every write goes through it (but the hot ones, on a file): one connection, group commit.
     writer: Arc<GroupWriter>,
+    /// The authorization hot path on a file database: a rusqlite writer thread, group commit
+    /// (`fast.rs`); it takes turns with `writer` through a shared write lock.
+    fast: Option<Arc<fast::FastWriter>>,
     /// The writer's pool (one connection), closed on [`Store::close`].
     writer_pool: SqlitePool,
     /// Readers (the same pool as the writer's for an in-memory database).
@@ -160,6 +165,7 @@ macro_rules! dispatch {
     };
 }
 
+mod tokenization;
 
 impl Store {
     /// Opens (creating if needed) the store at `url` and applies the migrations.
@@ -183,6 +189,8 @@ impl Store {
         };
         let rest = url.trim_start_matches("sqlite:").trim_start_matches("//");
         let in_memory = rest.starts_with(":memory:") || rest.contains("mode=memory");
+        let write_lock = Arc::new(tokio::sync::Mutex::new(()));
+        let mut file: Option<std::path::PathBuf> = None;
         let options = SqliteConnectOptions::from_str(url)
             .map_err(connect)?
             .foreign_keys(true)
@@ -199,7 +207,8 @@ impl Store {
                 .await
                 .map_err(connect)?;
             Sqlite {
-                writer: GroupWriter::start(pool.clone(), None),
+                writer: GroupWriter::start(pool.clone(), None, Arc::default()),
+                fast: None,
                 writer_pool: pool.clone(),
                 reader: pool,
             }
@@ -212,6 +221,7 @@ impl Store {
                 .synchronous(SqliteSynchronous::Normal);
             let mut wal = options.get_filename().as_os_str().to_owned();
             wal.push("-wal");
+            file = Some(options.get_filename().to_path_buf());
             // A local file's connection cannot go stale: no ping before each use.
             let writer = SqlitePoolOptions::new()
                 .max_connections(1)
@@ -224,7 +234,12 @@ impl Store {
                 .test_before_acquire(false)
                 .connect_lazy_with(options);
             Sqlite {
-                writer: GroupWriter::start(writer.clone(), Some(wal.into())),
+                writer: GroupWriter::start(
+                    writer.clone(),
+                    Some(wal.into()),
+                    Arc::clone(&write_lock),
+                ),
+                fast: None,
                 writer_pool: writer,
                 reader,
             }
@@ -237,6 +252,10 @@ impl Store {
                 source,
             })?;
         sqlite.writer.sync().await?;
+        let mut sqlite = sqlite;
+        if let Some(path) = file {
+            sqlite.fast = Some(Arc::new(fast::FastWriter::start(&path, write_lock)?));
+        }
         tracing::info!(backend = BACKEND, in_memory, "store opened");
         Ok(Self {
             db: Db::Sqlite(sqlite),
@@ -283,7 +302,11 @@ impl Store {
         match &self.db {
             Db::Sqlite(s) => {
                 let (writes, batches) = s.writer.stats();
-                Some(WriteStats { writes, batches })
+                let (fast_writes, fast_batches) = s.fast.as_ref().map_or((0, 0), |f| f.stats());
+                Some(WriteStats {
+                    writes: writes + fast_writes,
+                    batches: batches + fast_batches,
+                })
             }
             Db::Postgres(_) => None,
         }
@@ -359,8 +382,19 @@ impl Store {
         decide: F,
     ) -> Result<AuthOutcome, StoreError>
     where
-        F: FnOnce(AuthState) -> AuthDecision + Send,
+        F: FnOnce(AuthState) -> AuthDecision + Send + 'static,
     {
+        if let Db::Sqlite(Sqlite {
+            fast: Some(fast), ..
+        }) = &self.db
+        {
+            let req = req.clone();
+            return fast
+                .run("issuer_authorize", move |conn| {
+                    fast::issuer_authorize(conn, &req, window_secs, decide)
+                })
+                .await;
+        }
         dispatch!(self.writer => issuer_authorize(req, window_secs, decide))
     }
 
@@ -430,7 +464,8 @@ impl Store {
         f: F,
     ) -> Result<Option<T>, StoreError>
     where
-        F: FnOnce(&mut TokenRow) -> T + Send,
+        T: Send + 'static,
+        F: FnOnce(&mut TokenRow) -> T + Send + 'static,
     {
         let updated = self
             .token_update_with_advice(dpan_hash, |t| (f(t), None))
@@ -447,8 +482,20 @@ impl Store {
         f: F,
     ) -> Result<Option<(T, Option<i64>)>, StoreError>
     where
-        F: FnOnce(&mut TokenRow) -> (T, Option<Vec<u8>>) + Send,
+        T: Send + 'static,
+        F: FnOnce(&mut TokenRow) -> (T, Option<Vec<u8>>) + Send + 'static,
     {
+        if let Db::Sqlite(Sqlite {
+            fast: Some(fast), ..
+        }) = &self.db
+        {
+            let hash = *dpan_hash;
+            return fast
+                .run("token_update", move |conn| {
+                    fast::token_update(conn, &hash, f)
+                })
+                .await;
+        }
         dispatch!(self.writer => token_update(dpan_hash, f))
     }
 
@@ -505,6 +552,17 @@ impl Store {
         txn: &AcquirerTxnRow,
         reversal: Option<&[u8]>,
     ) -> Result<i64, StoreError> {
+        if let Db::Sqlite(Sqlite {
+            fast: Some(fast), ..
+        }) = &self.db
+        {
+            let (txn, reversal) = (txn.clone(), reversal.map(<[u8]>::to_vec));
+            return fast
+                .run("record_acquirer_txn", move |conn| {
+                    fast::record_acquirer_txn(conn, &txn, reversal.as_deref())
+                })
+                .await;
+        }
         dispatch!(self.writer => record_acquirer_txn(txn, reversal))
     }
 
