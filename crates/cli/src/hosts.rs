@@ -67,6 +67,11 @@ impl KeyArgs {
     }
 
     /// The token service master key (`--token-imk`).
+    /// The issuer's card-index hash key (`--issuer-hash-key`).
+    pub(crate) fn issuer_hash_key(&self) -> anyhow::Result<secret::Secret<[u8; 32]>> {
+        seed::key32(&self.issuer_hash_key, "--issuer-hash-key").map_err(anyhow::Error::msg)
+    }
+
     pub(crate) fn token_imk(&self) -> anyhow::Result<emv_crypto::MasterKey> {
         seed::tdes_key(&self.token_imk, "--token-imk").map_err(anyhow::Error::msg)
     }
@@ -93,6 +98,8 @@ pub(crate) struct UpArgs {
     issuer_timeout_ms: u64,
     #[command(flatten)]
     backend: crate::backend::BackendArgs,
+    #[command(flatten)]
+    tsp: crate::tsp_host::TspArgs,
 }
 
 pub(crate) async fn open_store(args: &StoreArgs) -> anyhow::Result<Store> {
@@ -189,10 +196,15 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(&args.store).await?;
     let issuer = Arc::new(issuer_host(store.clone(), &args.keys)?);
     let vault = vault(&args.keys)?;
+    let vault_keys_again = crate::hosts::vault(&args.keys)?;
     if seed::seed(&store, &issuer, &vault)
         .await
         .map_err(|e| anyhow::anyhow!("seeding the demo world: {e}"))?
     {
+        let idv = crate::tsp_host::idv(&store, args.keys.issuer_hash_key()?)?;
+        seed::seed_idv(&idv)
+            .await
+            .map_err(|e| anyhow::anyhow!("seeding the demo cards' ID&V: {e}"))?;
         println!("Created the demo world in {}", args.store.database_url);
     }
     let issuer_listener = listen(args.issuer_listen, "the issuer").await?;
@@ -239,7 +251,16 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
         acquirer,
         stopped(stop_rx.clone()),
     ));
-    let backend = crate::backend::start(&args.backend, stopped(stop_rx)).await?;
+    let backend = crate::backend::start(&args.backend, stopped(stop_rx.clone())).await?;
+    let token_service = crate::tsp_host::token_service(
+        &store,
+        vault_keys_again,
+        args.keys.token_imk()?,
+        args.keys.issuer_hash_key()?,
+        Some(format!("{}/v1/webhooks/tsp", backend.url)),
+        backend.dev_cert.as_deref(),
+    )?;
+    let tsp_task = crate::tsp_host::start(&args.tsp, token_service, stopped(stop_rx)).await?;
     println!("Tapwallet is up:");
     println!(
         "  wallet backend  {} (devices: `tapwallet device register --email ...`; API: {}/openapi.json)",
@@ -253,6 +274,10 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
         args.acquirer_listen
     );
     println!("  network         {}", args.network_listen);
+    println!(
+        "  token service   http://{} (tokenize, ID&V, lifecycle; OTPs: `tapwallet outbox`)",
+        args.tsp.tsp_listen
+    );
     println!("  issuer          {}", args.issuer_listen);
     println!("Demo cards (tokens on the phone -> funding cards at the bank):");
     for card in seed::DEMO_CARDS {
@@ -264,6 +289,7 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
     println!("Stopping: finishing in-flight requests...");
     let _ = stop_tx.send(true);
     backend.finish().await;
+    let _ = tsp_task.await;
     let _ = acquirer_task.await;
     let _ = network_task.await;
     let _ = issuer_task.await;
@@ -273,7 +299,11 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
 
 /// Flags of `tapwallet issuer`.
 #[derive(Debug, Args)]
+#[command(args_conflicts_with_subcommands = true)]
 pub(crate) struct IssuerArgs {
+    /// Without a subcommand: run the issuer host.
+    #[command(subcommand)]
+    action: Option<IssuerAction>,
     #[command(flatten)]
     store: StoreArgs,
     #[command(flatten)]
@@ -281,6 +311,23 @@ pub(crate) struct IssuerArgs {
     /// Where the network connects.
     #[arg(long, default_value = "127.0.0.1:8585")]
     listen: SocketAddr,
+}
+
+/// What the issuer's operator (or its cardholder, through the bank's app) does.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum IssuerAction {
+    /// The cardholder approves a token waiting for step-up, in the bank's app.
+    Approve {
+        /// The token's unique reference (TUR), as `tapwallet device add-card` shows it.
+        tur: String,
+        #[command(flatten)]
+        store: StoreArgs,
+        #[command(flatten)]
+        keys: KeyArgs,
+        /// One JSON object on stdout.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 /// Flags of `tapwallet network`.
@@ -336,6 +383,15 @@ async fn until_ctrl_c() {
 }
 
 pub(crate) async fn issuer_alone(args: &IssuerArgs) -> anyhow::Result<ExitCode> {
+    if let Some(IssuerAction::Approve {
+        tur,
+        store,
+        keys,
+        json,
+    }) = &args.action
+    {
+        return crate::tsp_host::approve(store, keys, tur, *json).await;
+    }
     let store = seeded_store(&args.store, &args.keys).await?;
     let listener = listen(args.listen, "the issuer").await?;
     let issuer = Arc::new(issuer_host(store.clone(), &args.keys)?);

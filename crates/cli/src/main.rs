@@ -11,6 +11,7 @@ mod http;
 mod pos;
 mod tap;
 mod trace;
+mod tsp_host;
 mod verify;
 
 use std::future::Future;
@@ -53,6 +54,8 @@ enum Command {
     Bench(bench::BenchCommand),
     /// A device: account, enrollment and cards, through the wallet backend.
     Device(device::DeviceCommand),
+    /// The one-time passwords the issuer sent (the embedded SMS/e-mail gateway).
+    Outbox(tsp_host::OutboxArgs),
 }
 
 /// Runs an async command on a multi-threaded runtime, with logs on stderr (`RUST_LOG`).
@@ -103,6 +106,7 @@ fn main() -> ExitCode {
         Command::Pos(cmd) => block_on(pos::run(&cmd)),
         Command::Bench(cmd) => block_on(bench::run(&cmd)),
         Command::Device(cmd) => block_on(device::run(&cmd)),
+        Command::Outbox(args) => block_on(tsp_host::outbox(&args)),
     };
     match result {
         Ok(code) => code,
