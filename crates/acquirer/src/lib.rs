@@ -7,7 +7,8 @@
 //! that did not happen. So the acquirer journals the 91 together with a reversal (0400, DE 90
 //! naming the original) in one transaction, and a courier delivers queued reversals until the
 //! network acknowledges them ([`Acquirer::deliver_reversals`], run every
-//! [`REVERSAL_RETRY_INTERVAL`] by [`run`]). The issuer releases a hold once per reversal, and a
+//! [`REVERSAL_RETRY_INTERVAL`] by [`run`] unless [`Acquirer::with_reversal_interval`] says
+//! otherwise). The issuer releases a hold once per reversal, and a
 //! reversal that overtakes its original makes the issuer refuse the original when it arrives.
 #![forbid(unsafe_code)]
 
@@ -29,13 +30,15 @@ pub struct Acquirer {
     network: Client<IsoCodec>,
     timeout: Duration,
     clock: Clock,
+    /// How often [`run`] retries queued reversals.
+    reversal_interval: Duration,
 }
 
 fn response(req: &Message, code: ResponseCode) -> Message {
     req.response_to(code)
 }
 
-/// How often [`run`] retries queued reversals.
+/// How often [`run`] retries queued reversals by default.
 pub const REVERSAL_RETRY_INTERVAL: Duration = Duration::from_secs(1);
 
 /// DE 39 in a reversal: why it is sent ("68": the response came too late or not at all).
@@ -69,7 +72,15 @@ impl Acquirer {
             network,
             timeout,
             clock,
+            reversal_interval: REVERSAL_RETRY_INTERVAL,
         }
+    }
+
+    /// Retries queued reversals every `interval` instead of [`REVERSAL_RETRY_INTERVAL`].
+    #[must_use]
+    pub fn with_reversal_interval(mut self, interval: Duration) -> Self {
+        self.reversal_interval = interval;
+        self
     }
 
     /// Answers one message from a terminal.
@@ -199,7 +210,7 @@ pub async fn run(
 ) -> ServeReport {
     let courier = Arc::clone(&acquirer);
     let reversals = tokio::spawn(async move {
-        let mut tick = tokio::time::interval(REVERSAL_RETRY_INTERVAL);
+        let mut tick = tokio::time::interval(courier.reversal_interval);
         loop {
             tick.tick().await;
             courier.deliver_reversals().await;

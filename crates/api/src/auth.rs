@@ -93,6 +93,19 @@ impl JwtKey {
         self.mac.clone()
     }
 
+    /// HMAC-SHA-256 under this key of `label` and then each part, every one length-prefixed:
+    /// a keyed digest for data that must not be hashed without a key (request bodies that carry
+    /// card numbers). The label keeps it apart from token signatures, whose input starts with
+    /// the fixed base64url header.
+    pub(crate) fn keyed_digest(&self, label: &str, parts: &[&[u8]]) -> [u8; 32] {
+        let mut mac = self.mac();
+        for part in core::iter::once(label.as_bytes()).chain(parts.iter().copied()) {
+            mac.update(&u64::try_from(part.len()).unwrap_or(u64::MAX).to_be_bytes());
+            mac.update(part);
+        }
+        mac.finalize().into_bytes().into()
+    }
+
     /// Signs `claims` as a compact JWS (`header.payload.signature`).
     pub fn sign(&self, claims: &Claims) -> String {
         let payload = serde_json::to_vec(claims).unwrap_or_default();

@@ -37,6 +37,10 @@ pub struct Problem {
     /// For validation problems (422): each offending field and why.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub errors: Option<Vec<FieldError>>,
+    /// For a wrong one-time password (422 `incorrect-otp`): the attempts left before
+    /// verification by code locks (then 423 `otp-locked`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub attempts_left: Option<u32>,
 }
 
 /// One invalid field of a request.
@@ -98,6 +102,19 @@ pub enum ApiError {
     Validation(Vec<FieldError>),
     /// 422: the `Idempotency-Key` was used before for a different request.
     IdempotencyKeyReused,
+    /// 422: the one-time password is wrong; this many attempts are left.
+    IncorrectOtp {
+        /// Attempts left before verification by code locks.
+        attempts_left: u32,
+    },
+    /// 401, with `WWW-Authenticate: JWS`: a webhook whose signature does not verify with the
+    /// token service's key.
+    InvalidSignature,
+    /// 423: too many wrong one-time passwords; verification by code is locked for this card.
+    OtpLocked,
+    /// 502: the token service is unreachable or answered something unusable; the cause is
+    /// logged, not returned.
+    TokenService(String),
     /// 429, with `Retry-After`.
     RateLimited {
         /// Seconds until a retry can succeed.
@@ -130,7 +147,12 @@ impl ApiError {
             Self::Conflict { .. } => StatusCode::CONFLICT,
             Self::PayloadTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            Self::Validation(_) | Self::IdempotencyKeyReused => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation(_) | Self::IdempotencyKeyReused | Self::IncorrectOtp { .. } => {
+                StatusCode::UNPROCESSABLE_ENTITY
+            }
+            Self::InvalidSignature => StatusCode::UNAUTHORIZED,
+            Self::OtpLocked => StatusCode::LOCKED,
+            Self::TokenService(_) => StatusCode::BAD_GATEWAY,
             Self::RateLimited { .. } => StatusCode::TOO_MANY_REQUESTS,
             Self::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -184,6 +206,31 @@ impl ApiError {
                 "Idempotency key reused",
                 "This Idempotency-Key was used for a different request; use a new key.".to_owned(),
             ),
+            Self::IncorrectOtp { attempts_left } => (
+                "incorrect-otp",
+                "Incorrect one-time password",
+                format!(
+                    "The one-time password is wrong; {attempts_left} attempt(s) left before \
+                     verification by code locks."
+                ),
+            ),
+            Self::InvalidSignature => (
+                "invalid-signature",
+                "Invalid signature",
+                "The body is not a JWS signed (ES256) by the token service's key.".to_owned(),
+            ),
+            Self::OtpLocked => (
+                "otp-locked",
+                "Locked",
+                "Too many wrong one-time passwords: verification by code is locked for this \
+                 card. Delete it and add it again, or verify in the issuer's app if offered."
+                    .to_owned(),
+            ),
+            Self::TokenService(_) => (
+                "token-service-unavailable",
+                "Bad gateway",
+                "The token service did not answer usably; retry later.".to_owned(),
+            ),
             Self::RateLimited { retry_after_secs } => (
                 "rate-limited",
                 "Too many requests",
@@ -216,6 +263,11 @@ impl ApiError {
                 Self::Validation(errors) => Some(errors.clone()),
                 _ => None,
             },
+            attempts_left: match self {
+                Self::IncorrectOtp { attempts_left } => Some(*attempts_left),
+                Self::OtpLocked => Some(0),
+                _ => None,
+            },
         }
     }
 }
@@ -238,6 +290,7 @@ impl IntoResponse for ApiError {
         match &self {
             // The cause stays in the log; the client sees the request id to quote.
             Self::Internal(cause) => tracing::error!(%cause, "internal error"),
+            Self::TokenService(cause) => tracing::warn!(%cause, "token service failure"),
             other => tracing::debug!(problem = %other, "request refused"),
         }
         let problem = self.problem();
@@ -257,6 +310,12 @@ impl IntoResponse for ApiError {
             }
             Self::RateLimited { retry_after_secs } => {
                 headers.insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+            }
+            Self::InvalidSignature => {
+                headers.insert(
+                    header::WWW_AUTHENTICATE,
+                    HeaderValue::from_static(r#"JWS realm="tapwallet-webhooks", alg="ES256""#),
+                );
             }
             _ => {}
         }

@@ -7,8 +7,8 @@
 //! the user, for authenticated routes, or the client address for unauthenticated ones
 //! (`POST /v1/users`), so one client can never see another's responses.
 //!
-//! - First use: the key is claimed (recorded as in flight with the request's hash: SHA-256 over
-//!   method, path and body), the request runs, and a 2xx response is stored with it. Any other
+//! - First use: the key is claimed (recorded as in flight with the request's digest), the
+//!   request runs, and a 2xx response is stored with it. Any other
 //!   outcome releases the claim, so a retry with the same key runs again (a 4xx would repeat;
 //!   a 5xx may not).
 //! - Same key, same request, after success: the stored status and body are replayed, with
@@ -20,6 +20,10 @@
 //! [`IN_FLIGHT_TIMEOUT_SECS`]; stored responses are kept [`RETENTION_SECS`] (24 h), after which
 //! the key may be reused. The key is optional: without it a POST simply runs.
 //!
+//! The request digest is HMAC-SHA-256, under the server's token key, of method, path and body:
+//! a provisioning body holds a card number and CVV, and a plain hash of it could be reversed by
+//! trying the few candidates left once the card's last four digits are known.
+//!
 //! The session routes do not take part: their responses are credentials, which are never
 //! stored (the database keeps only hashes of refresh tokens), and a repeated login or refresh
 //! is harmless in itself. The header is ignored there.
@@ -29,7 +33,6 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
-use sha2::{Digest as _, Sha256};
 use store::wallet::WalletStore;
 use store::wallet::{IdempotencyBegin, IdempotencyClaim};
 use utoipa::IntoParams;
@@ -65,6 +68,9 @@ pub struct IdempotencyKeyHeader {
     )]
     pub idempotency_key: Option<String>,
 }
+
+/// Label of the keyed request digest.
+const REQUEST_DIGEST_LABEL: &str = "tapwallet idempotency request v1";
 
 /// Our own JSON responses are small; a bigger one is not stored (the claim is released).
 const MAX_STORED_RESPONSE_BYTES: usize = 256 * 1024;
@@ -112,22 +118,22 @@ async fn run(state: &AppState, scope: String, req: Request, next: Next) -> Respo
             return ApiError::BadRequest("The body could not be read.".to_owned()).into_response();
         }
     };
-    let mut hasher = Sha256::new();
-    hasher.update(parts.method.as_str().as_bytes());
-    hasher.update(b"\n");
-    hasher.update(
-        parts
-            .uri
-            .path_and_query()
-            .map_or("", |pq| pq.as_str())
-            .as_bytes(),
+    let request_hash = state.jwt().keyed_digest(
+        REQUEST_DIGEST_LABEL,
+        &[
+            parts.method.as_str().as_bytes(),
+            parts
+                .uri
+                .path_and_query()
+                .map_or("", |pq| pq.as_str())
+                .as_bytes(),
+            &bytes,
+        ],
     );
-    hasher.update(b"\n");
-    hasher.update(&bytes);
     let claim = IdempotencyClaim {
         scope,
         key,
-        request_hash: hasher.finalize().into(),
+        request_hash,
         now_unix: state.now(),
         in_flight_timeout_secs: IN_FLIGHT_TIMEOUT_SECS,
         retention_secs: RETENTION_SECS,
@@ -182,7 +188,7 @@ async fn run(state: &AppState, scope: String, req: Request, next: Next) -> Respo
 }
 
 /// True when reading a body failed because it exceeded the limit.
-fn is_length_limit(e: &axum::Error) -> bool {
+pub(crate) fn is_length_limit(e: &axum::Error) -> bool {
     let mut cause: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = cause {
         if err.is::<http_body_util::LengthLimitError>() {

@@ -14,7 +14,15 @@
 //! | `DELETE /v1/sessions/current` | bearer | log out |
 //! | `POST /v1/devices` | bearer | register a device and its attested SE key |
 //! | `GET /v1/devices` | bearer | list devices (paginated) |
-//! | `POST /v1/devices/{id}/lost`, `/recovered` | bearer | device status |
+//! | `POST /v1/devices/{id}/lost`, `/recovered` | bearer | device status; suspends / resumes its cards |
+//! | `POST /v1/cards/provision` | bearer | add a card to a device wallet (tokenize at the TSP) |
+//! | `GET /v1/cards`, `GET /v1/cards/{id}` | bearer | the wallet's cards (paginated) |
+//! | `POST /v1/cards/{id}/verify`, `/otp` | bearer | step-up: check / send a one-time password |
+//! | `GET /v1/cards/{id}/payload` | bearer | the provisioning payload (JWE to the device) |
+//! | `POST /v1/cards/{id}/suspend`, `/resume`; `DELETE /v1/cards/{id}` | bearer | lifecycle |
+//! | `PUT /v1/cards/{id}/default` | bearer | the device's default card |
+//! | `GET /v1/transactions` | bearer | payment history, newest first (paginated) |
+//! | `POST /v1/webhooks/tsp` (also `/notify/token-updated`) | JWS | token service events |
 //! | `GET /health`, `/ready`, `/metrics`, `/openapi.json` | - | operations |
 //!
 //! # Design
@@ -30,8 +38,13 @@
 //!   a challenge binding user, name, platform and key thumbprint.
 //! - **Idempotency** ([`idempotency`]): `Idempotency-Key` on resource POSTs, scoped per user or
 //!   client address, replaying stored 2xx responses.
-//! - **Rate limits** ([`ratelimit`]): token buckets on login (per email and per client) and
-//!   sign-up (per client), reusable by later routes.
+//! - **Rate limits** ([`ratelimit`]): token buckets on login (per email and per client),
+//!   sign-up (per client), card provisioning and one-time passwords (per user).
+//! - **Token requestor** ([`token_service`], [`tsp_client`]): the backend keeps no card
+//!   number. A card's PAN, expiry, CVV and name are checked, encrypted to the token service's
+//!   key (JWE) and sent once; the backend keeps the token service's TUR, the last four digits,
+//!   status and display data. Lifecycle changes go to the token service first; its ES256-signed
+//!   webhooks bring status changes and payments, applied once per event id.
 //! - **Observability** ([`observe`]): request ids in every log line and response, Prometheus
 //!   counters and latency histograms by route template.
 //! - **Time** comes from the [`Clock`] seam only (token expiry, sessions, limits), so tests run
@@ -53,6 +66,8 @@ pub mod ratelimit;
 mod routes;
 mod state;
 pub mod tls;
+pub mod token_service;
+pub mod tsp_client;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -63,7 +78,7 @@ use axum::Router;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Request};
 use axum::handler::Handler as _;
 use axum::middleware::{from_fn_with_state, map_response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use hyper::body::Incoming;
 use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
@@ -75,16 +90,25 @@ use tokio_rustls::TlsAcceptor;
 use tower::ServiceExt as _;
 
 pub use error::{ApiError, AuthFailure, FieldError, Problem};
+pub use routes::cards::{
+    Card, CardList, CardPayload, CardStatus, MAX_CARDHOLDER_NAME_CHARS, Network, OTP_DIGITS,
+    PAN_DIGITS, ProvisionRequest, SendOtpRequest, SuspendedBy, VerificationMethodType,
+    VerificationMethodView, VerifyRequest,
+};
 pub use routes::devices::{
     CreateDeviceRequest, Device, DeviceList, DeviceStatus, MAX_NAME_CHARS, Platform,
 };
 pub use routes::sessions::{LoginRequest, RefreshRequest, TokenResponse};
 pub use routes::system::Health;
+pub use routes::transactions::{Transaction, TransactionList, TransactionMerchant};
 pub use routes::users::{
     CreateUserRequest, MAX_EMAIL_CHARS, MAX_PASSWORD_CHARS, MIN_PASSWORD_CHARS, User,
 };
+pub use routes::webhooks::{WebhookAck, WebhookOutcomeKind};
 pub use state::{ACCESS_TOKEN_TTL_SECS, AppState, Clock, Config, ConfigError, SESSION_TTL_SECS};
 pub use store::wallet::WalletStore;
+pub use token_service::TokenService;
+pub use tsp_client::{TspClient, TspClientConfig};
 
 /// The largest request body accepted (64 KiB); larger ones are refused with 413.
 pub const BODY_LIMIT_BYTES: usize = 64 * 1024;
@@ -118,7 +142,40 @@ pub fn app(state: AppState) -> Router {
         )
         .route(
             "/v1/devices/{id}/recovered",
-            post(routes::devices::recovered.layer(by_user)),
+            post(routes::devices::recovered.layer(by_user.clone())),
+        )
+        .route(
+            "/v1/cards/provision",
+            post(routes::cards::provision.layer(by_user.clone())),
+        )
+        .route("/v1/cards", get(routes::cards::list))
+        .route(
+            "/v1/cards/{id}",
+            get(routes::cards::get_one).delete(routes::cards::delete),
+        )
+        .route(
+            "/v1/cards/{id}/verify",
+            post(routes::cards::verify.layer(by_user.clone())),
+        )
+        .route(
+            "/v1/cards/{id}/otp",
+            post(routes::cards::send_otp.layer(by_user.clone())),
+        )
+        .route("/v1/cards/{id}/payload", get(routes::cards::payload))
+        .route(
+            "/v1/cards/{id}/suspend",
+            post(routes::cards::suspend.layer(by_user.clone())),
+        )
+        .route(
+            "/v1/cards/{id}/resume",
+            post(routes::cards::resume.layer(by_user)),
+        )
+        .route("/v1/cards/{id}/default", put(routes::cards::set_default))
+        .route("/v1/transactions", get(routes::transactions::list))
+        .route("/v1/webhooks/tsp", post(routes::webhooks::tsp))
+        .route(
+            "/v1/webhooks/tsp/notify/token-updated",
+            post(routes::webhooks::tsp_token_updated),
         )
         .route("/health", get(routes::system::health))
         .route("/ready", get(routes::system::ready))

@@ -7,14 +7,16 @@
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
-use crate::routes::{devices, sessions, system, users};
+use crate::routes::{cards, devices, sessions, system, transactions, users, webhooks};
 
 /// The API description.
 #[derive(OpenApi)]
 #[openapi(
     info(
         title = "Tapwallet wallet backend",
-        description = "The token requestor's API: users, sessions and device wallets.\n\n\
+        description = "The token requestor's API: users, sessions, device wallets, the cards in \
+            them (tokenized at the token service; the wallet never keeps a card number), \
+            payment history and the token service's webhooks.\n\n\
             Errors are RFC 9457 problem details (`application/problem+json`) whose `type` is \
             `urn:tapwallet:problem:<name>` and whose `instance` is the request id (also in the \
             `x-request-id` response header).\n\n\
@@ -34,6 +36,19 @@ use crate::routes::{devices, sessions, system, users};
         devices::list,
         devices::lost,
         devices::recovered,
+        cards::provision,
+        cards::list,
+        cards::get_one,
+        cards::verify,
+        cards::send_otp,
+        cards::payload,
+        cards::suspend,
+        cards::resume,
+        cards::delete,
+        cards::set_default,
+        transactions::list,
+        webhooks::tsp,
+        webhooks::tsp_token_updated,
         system::health,
         system::ready,
         system::metrics,
@@ -45,6 +60,15 @@ use crate::routes::{devices, sessions, system, users};
         (name = "users", description = "Sign-up."),
         (name = "sessions", description = "Login, token refresh, logout."),
         (name = "devices", description = "Device wallets and their secure element keys."),
+        (name = "cards", description = "Cards in device wallets: provisioning through the token \
+            service, step-up verification, the provisioning payload, lifecycle."),
+        (name = "transactions", description = "Payment history, enriched (merchant name, city, \
+            country, category)."),
+        (name = "webhooks", description = "Events from the token service: compact JWS (ES256) \
+            whose payload is `{event_id, tur, status, reason, occurred_at}` (token status) or \
+            `{event_id, kind: \"transaction\", tur, amount_minor, currency, approved, \
+            response_code, merchant: {name_location, mcc}, occurred_at}` (a payment; \
+            `name_location` is ISO 8583 DE 43). Each event applies once by `event_id`."),
         (name = "operations", description = "Health, readiness, metrics, this document."),
     )
 )]

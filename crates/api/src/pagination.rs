@@ -1,12 +1,13 @@
 //! Keyset pagination: `?limit=&cursor=` in, `next_cursor` out.
 //!
-//! A cursor is opaque to clients: base64url of `v1:<created_at>:<id>` of the last item of the
-//! page, so the next page starts strictly after it in `(created_at, id)` order, stable however
-//! many items are added meanwhile. `next_cursor` is null on the last page.
+//! A cursor is opaque to clients: base64url of `v1:<time>:<id>` of the last item of the page
+//! (its creation time, or for transactions the time they happened), so the next page starts
+//! strictly after it in `(time, id)` order (before it, for lists read newest first), stable
+//! however many items are added meanwhile. `next_cursor` is null on the last page.
 
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use serde::Deserialize;
-use store::wallet::DeviceCursor;
+use store::wallet::{Cursor, DeviceCursor};
 use utoipa::IntoParams;
 
 use crate::error::{ApiError, FieldError};
@@ -35,6 +36,26 @@ pub struct PageQuery {
     pub cursor: Option<String>,
 }
 
+/// The query of `GET /v1/transactions`.
+#[derive(Clone, Debug, Default, Deserialize, IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct TransactionQuery {
+    /// Only this card's transactions (one of the caller's cards, any status).
+    #[param(value_type = Option<String>, min_length = 1, max_length = 64)]
+    pub card_id: Option<String>,
+    /// Items per page, 1 to 100 (default 20).
+    #[param(value_type = Option<u32>, minimum = 1, maximum = 100)]
+    pub limit: Option<String>,
+    /// `next_cursor` of the previous page; absent for the first page.
+    #[param(
+        value_type = Option<String>,
+        min_length = 1,
+        max_length = 256,
+        pattern = "^[A-Za-z0-9_-]+$"
+    )]
+    pub cursor: Option<String>,
+}
+
 /// A validated page request.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Page {
@@ -42,6 +63,46 @@ pub struct Page {
     pub limit: u32,
     /// Start after this item.
     pub after: Option<DeviceCursor>,
+}
+
+impl Page {
+    /// Where the page starts, as a store cursor over `(time, id)`.
+    pub fn cursor(&self) -> Option<Cursor> {
+        self.after.as_ref().map(|c| Cursor {
+            at_unix: c.created_at_unix,
+            id: c.id.clone(),
+        })
+    }
+
+    /// The page's length as a `usize`.
+    pub fn len(&self) -> usize {
+        usize::try_from(self.limit).unwrap_or(usize::MAX)
+    }
+
+    /// Always false: a page holds at least one item.
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+}
+
+/// Cuts `rows` (read with one more than the page's limit) to the page, and makes the cursor
+/// of the next page from the last row kept when there is a next page.
+pub(crate) fn paginate<T>(
+    page: &Page,
+    mut rows: Vec<T>,
+    position: impl Fn(&T) -> (i64, &str),
+) -> (Vec<T>, Option<String>) {
+    let more = rows.len() > page.len();
+    rows.truncate(page.len());
+    let next = if more {
+        rows.last().map(|last| {
+            let (at_unix, id) = position(last);
+            encode_position(at_unix, id)
+        })
+    } else {
+        None
+    };
+    (rows, next)
 }
 
 impl PageQuery {
@@ -81,13 +142,12 @@ impl PageQuery {
 
 /// The opaque form of a position.
 pub fn encode_cursor(position: &DeviceCursor) -> String {
-    Base64UrlUnpadded::encode_string(
-        format!(
-            "{CURSOR_VERSION}:{}:{}",
-            position.created_at_unix, position.id
-        )
-        .as_bytes(),
-    )
+    encode_position(position.created_at_unix, &position.id)
+}
+
+/// The opaque form of the position `(at_unix, id)`.
+pub fn encode_position(at_unix: i64, id: &str) -> String {
+    Base64UrlUnpadded::encode_string(format!("{CURSOR_VERSION}:{at_unix}:{id}").as_bytes())
 }
 
 /// The position an opaque cursor names, if it is well formed.

@@ -138,8 +138,7 @@ impl RateLimiter {
     }
 }
 
-/// The limits the API enforces. The OTP route of the provisioning step adds its own
-/// [`RateLimiter`] here.
+/// The limits the API enforces.
 #[derive(Debug)]
 pub struct RateLimits {
     /// `POST /v1/sessions`, per email (normalized): slows guessing one account's password.
@@ -148,10 +147,18 @@ pub struct RateLimits {
     pub login_per_client: RateLimiter,
     /// `POST /v1/users`, per client address: each sign-up costs an Argon2id hash.
     pub signup_per_client: RateLimiter,
+    /// `POST /v1/cards/provision`, per user: each attempt is an issuer ID&V decision (the
+    /// issuer also caps attempts per card).
+    pub provision_per_user: RateLimiter,
+    /// `POST /v1/cards/{id}/verify` and `/otp`, per user: codes are 6 digits, and every code
+    /// sent is an SMS or e-mail (the token service also locks a card after 5 wrong codes).
+    pub otp_per_user: RateLimiter,
 }
 
 /// Default limits: 5 logins per email at once, then one a minute; 20 per client address, then
-/// one every 3 s; 10 sign-ups per address, then one every 30 s.
+/// one every 3 s; 10 sign-ups per address, then one every 30 s; 10 card provisionings per
+/// user, then one a minute; 10 one-time password checks or sends per user, then one every
+/// 30 s.
 impl Default for RateLimits {
     fn default() -> Self {
         Self {
@@ -164,6 +171,14 @@ impl Default for RateLimits {
                 refill_every_secs: 3,
             }),
             signup_per_client: RateLimiter::new(RateLimit {
+                burst: 10,
+                refill_every_secs: 30,
+            }),
+            provision_per_user: RateLimiter::new(RateLimit {
+                burst: 10,
+                refill_every_secs: 60,
+            }),
+            otp_per_user: RateLimiter::new(RateLimit {
                 burst: 10,
                 refill_every_secs: 30,
             }),

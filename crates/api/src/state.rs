@@ -8,6 +8,7 @@ use crate::auth::{JwtKey, MIN_JWT_KEY_BYTES, PasswordHashing};
 use crate::error::ApiError;
 use crate::observe::Metrics;
 use crate::ratelimit::RateLimits;
+use crate::token_service::{NoTokenService, TokenService};
 
 /// The clock seam: the current time as Unix seconds. The CLI passes the system clock; tests pass
 /// a value they move by hand.
@@ -30,6 +31,8 @@ pub struct Config {
     pub password_hashing: PasswordHashing,
     /// The rate limits.
     pub rate_limits: RateLimits,
+    /// The token service the card routes call (by default none: they answer 502).
+    pub token_service: Arc<dyn TokenService>,
 }
 
 /// The configuration is unusable.
@@ -62,7 +65,16 @@ impl Config {
             session_ttl_secs: SESSION_TTL_SECS,
             password_hashing: PasswordHashing::owasp(),
             rate_limits: RateLimits::default(),
+            token_service: Arc::new(NoTokenService),
         })
+    }
+
+    /// The same configuration calling `token_service` for cards (e.g. a
+    /// [`TspClient`](crate::tsp_client::TspClient)).
+    #[must_use]
+    pub fn with_token_service(mut self, token_service: Arc<dyn TokenService>) -> Self {
+        self.token_service = token_service;
+        self
     }
 
     /// Minimal Argon2id cost, for tests only: never for real passwords.
@@ -138,6 +150,11 @@ impl AppState {
     /// The rate limiters (reusable by later routes, e.g. OTP checks).
     pub fn rate_limits(&self) -> &RateLimits {
         &self.inner.config.rate_limits
+    }
+
+    /// The token service.
+    pub fn token_service(&self) -> &dyn TokenService {
+        self.inner.config.token_service.as_ref()
     }
 
     /// The request metrics.

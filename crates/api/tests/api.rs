@@ -30,6 +30,8 @@ use store::wallet::{IdempotencyClaim, WalletStore};
 use tower::ServiceExt as _;
 
 const POSTGRES_ENV: &str = "TAPWALLET_TEST_POSTGRES";
+
+mod cards;
 /// The fixed start of every test's clock: 2024-01-01T00:00:00Z.
 const T0: i64 = 1_704_067_200;
 const PASSWORD: &str = "correct horse battery staple";
@@ -49,15 +51,28 @@ struct Env {
     clock: Arc<AtomicI64>,
 }
 
+/// The test configuration: a fixed JWT key, the cheapest password hashing.
+fn base_config() -> Config {
+    Config::new(vec![0x5a; 32])
+        .unwrap()
+        .danger_minimal_password_hashing()
+}
+
+/// The clock seam reading a hand-moved counter.
+fn clock_of(clock: &Arc<AtomicI64>) -> api::Clock {
+    let seen = Arc::clone(clock);
+    Arc::new(move || seen.load(Ordering::SeqCst))
+}
+
 impl Env {
     async fn new(url: &str) -> Self {
+        Self::build(url, Arc::new(AtomicI64::new(T0)), base_config()).await
+    }
+
+    /// An app on `url` configured by `config`, reading time from `clock`.
+    async fn build(url: &str, clock: Arc<AtomicI64>, config: Config) -> Self {
         let store = WalletStore::open(url).await.unwrap();
-        let config = Config::new(vec![0x5a; 32])
-            .unwrap()
-            .danger_minimal_password_hashing();
-        let clock = Arc::new(AtomicI64::new(T0));
-        let seen = Arc::clone(&clock);
-        let state = AppState::new(store, config, Arc::new(move || seen.load(Ordering::SeqCst)))
+        let state = AppState::new(store, config, clock_of(&clock))
             .await
             .unwrap();
         Self {
@@ -984,6 +999,24 @@ async fn devices_get_lost_and_recovered(env: &Env) {
 
 // ---- idempotency ------------------------------------------------------------------------------
 
+/// The request digest the idempotency layer stores, computed independently of the API's code:
+/// HMAC-SHA-256 under the test JWT key of the label, method, path and body, each prefixed by
+/// its length as 8 big-endian bytes.
+fn request_digest(method: &str, path: &str, body: &[u8]) -> [u8; 32] {
+    use hmac::{KeyInit as _, Mac as _};
+    let mut mac = hmac::Hmac::<Sha256>::new_from_slice(&[0x5a; 32]).unwrap();
+    for part in [
+        b"tapwallet idempotency request v1".as_slice(),
+        method.as_bytes(),
+        path.as_bytes(),
+        body,
+    ] {
+        mac.update(&u64::try_from(part.len()).unwrap().to_be_bytes());
+        mac.update(part);
+    }
+    mac.finalize().into_bytes().into()
+}
+
 async fn idempotent_posts_replay(env: &Env) {
     let (user_id, tokens) = user(env, "ada@example.com").await;
     let body = device_body(&se_key(1), &user_id, "phone");
@@ -1120,12 +1153,10 @@ async fn idempotency_key_reuse_and_in_flight(env: &Env) {
     // A duplicate that arrives while the first is still running: the first request's claim
     // is in the store (as a concurrent request would have left it), so this one must wait.
     let path = format!("/v1/devices/{id}/recovered");
-    let mut hash = Sha256::new();
-    hash.update(format!("POST\n{path}\n").as_bytes());
     let claim = IdempotencyClaim {
         scope: format!("user:{user_id}"),
         key: "busy".to_owned(),
-        request_hash: hash.finalize().into(),
+        request_hash: request_digest("POST", &path, b""),
         now_unix: env.state.now(),
         in_flight_timeout_secs: 60,
         retention_secs: 86_400,
@@ -1318,7 +1349,7 @@ async fn unknown_paths_and_methods(env: &Env) {
 }
 
 /// Every route, as the router defines it: the document must list exactly these.
-const ROUTES: [(&str, &str); 12] = [
+const ROUTES: [(&str, &str); 25] = [
     ("post", "/v1/users"),
     ("post", "/v1/sessions"),
     ("post", "/v1/sessions/refresh"),
@@ -1327,6 +1358,19 @@ const ROUTES: [(&str, &str); 12] = [
     ("get", "/v1/devices"),
     ("post", "/v1/devices/{id}/lost"),
     ("post", "/v1/devices/{id}/recovered"),
+    ("post", "/v1/cards/provision"),
+    ("get", "/v1/cards"),
+    ("get", "/v1/cards/{id}"),
+    ("delete", "/v1/cards/{id}"),
+    ("post", "/v1/cards/{id}/verify"),
+    ("post", "/v1/cards/{id}/otp"),
+    ("get", "/v1/cards/{id}/payload"),
+    ("post", "/v1/cards/{id}/suspend"),
+    ("post", "/v1/cards/{id}/resume"),
+    ("put", "/v1/cards/{id}/default"),
+    ("get", "/v1/transactions"),
+    ("post", "/v1/webhooks/tsp"),
+    ("post", "/v1/webhooks/tsp/notify/token-updated"),
     ("get", "/health"),
     ("get", "/ready"),
     ("get", "/metrics"),
@@ -1358,11 +1402,16 @@ async fn openapi_lists_every_route(env: &Env) {
                 }
             }
             let secured = op.get("security").is_some();
-            let needs_auth = path.starts_with("/v1/devices") || path == "/v1/sessions/current";
+            let needs_auth = ["/v1/devices", "/v1/cards", "/v1/transactions"]
+                .iter()
+                .any(|p| path.starts_with(p))
+                || path == "/v1/sessions/current";
             assert_eq!(secured, needs_auth, "{method} {path}");
+            // Webhooks are authenticated by their signature, not a bearer token.
+            let webhook = path.starts_with("/v1/webhooks");
             assert_eq!(
                 responses.contains_key("401"),
-                needs_auth || path.starts_with("/v1/sessions"),
+                needs_auth || webhook || path.starts_with("/v1/sessions"),
                 "{method} {path}"
             );
         }
@@ -1388,10 +1437,25 @@ async fn openapi_lists_every_route(env: &Env) {
         "DeviceList",
         "PublicJwk",
         "Platform",
+        "ProvisionRequest",
+        "Card",
+        "CardList",
+        "CardStatus",
+        "CardPayload",
+        "VerifyRequest",
+        "SendOtpRequest",
+        "VerificationMethodView",
+        "Transaction",
+        "TransactionList",
+        "WebhookAck",
     ] {
         assert!(schemas.contains_key(name), "schema {name}");
     }
     assert!(schemas["PublicJwk"]["properties"].get("d").is_none());
+    assert_eq!(
+        schemas["Problem"]["properties"]["attempts_left"]["type"][0], "integer",
+        "wrong codes say how many attempts are left"
+    );
     let bearer = &doc["components"]["securitySchemes"]["bearer"];
     assert_eq!(bearer["type"], "http");
     assert_eq!(bearer["scheme"], "bearer");
@@ -1431,6 +1495,9 @@ async fn junk_never_gets_a_server_error(env: &Env) {
         "/v1/sessions",
         "/v1/sessions/refresh",
         "/v1/devices",
+        "/v1/cards/provision",
+        "/v1/cards/crd_x/verify",
+        "/v1/cards/crd_x/otp",
     ] {
         for body in bodies {
             let req = Request::builder()

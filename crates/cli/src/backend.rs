@@ -40,6 +40,25 @@ pub(crate) struct BackendArgs {
     /// DATA_DIR/jwt.key (made on first run), so sessions survive a restart.
     #[arg(long, env = "TAPWALLET_JWT_KEY", hide_env_values = true)]
     pub(crate) jwt_key: Option<String>,
+    /// The token service the backend requests tokens from (as token requestor).
+    #[arg(
+        long,
+        env = "TAPWALLET_TSP_URL",
+        default_value = "http://127.0.0.1:8586"
+    )]
+    pub(crate) tsp_url: String,
+    /// The backend's token requestor id at the token service.
+    #[arg(long, env = "TAPWALLET_TOKEN_REQUESTOR_ID", default_value = harness::demo::TOKEN_REQUESTOR_ID)]
+    pub(crate) token_requestor_id: String,
+    /// The key the backend signs its token service requests with (hex; demo key by default).
+    #[arg(
+        long,
+        env = "TAPWALLET_TOKEN_REQUESTOR_API_KEY",
+        default_value = harness::demo::TOKEN_REQUESTOR_API_KEY_HEX,
+        hide_default_value = true,
+        hide_env_values = true
+    )]
+    pub(crate) token_requestor_api_key: String,
     /// Where the development certificate and the generated keys live.
     #[arg(long, env = "TAPWALLET_DATA_DIR", default_value = "tapwallet-data")]
     pub(crate) data_dir: PathBuf,
@@ -130,7 +149,19 @@ pub(crate) async fn start(
     let store = api::WalletStore::open(&args.wallet_database_url)
         .await
         .with_context(|| format!("opening the wallet database {}", args.wallet_database_url))?;
-    let config = api::Config::new(jwt_key(args)?).map_err(|e| anyhow!("{e}"))?;
+    let tsp = api::TspClient::new(
+        api::TspClientConfig::new(
+            args.tsp_url.clone(),
+            args.token_requestor_id.clone(),
+            hex::decode(&args.token_requestor_api_key)
+                .context("--token-requestor-api-key is not hex")?,
+        ),
+        clock(),
+    )
+    .map_err(|e| anyhow!("token service client: {e}"))?;
+    let config = api::Config::new(jwt_key(args)?)
+        .map_err(|e| anyhow!("{e}"))?
+        .with_token_service(Arc::new(tsp));
     let state = api::AppState::new(store.clone(), config, clock())
         .await
         .map_err(|e| anyhow!("starting the wallet backend: {e:?}"))?;

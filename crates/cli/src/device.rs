@@ -73,6 +73,70 @@ pub(crate) enum DeviceAction {
         /// The device's id.
         device: String,
     },
+    /// Add a bank card to this device: the issuer verifies you, the network issues a token.
+    AddCard(AddCard),
+    /// Enter the one-time password the bank sent for a card waiting for verification.
+    Verify {
+        /// The card's id (from `add-card` or `cards`).
+        card: String,
+        /// The one-time password (six digits).
+        #[arg(long)]
+        otp: String,
+    },
+    /// The cards in the wallet.
+    Cards,
+    /// Fetch a card's token payload and open it with this device's key (shows the token
+    /// masked: the device, not the backend, holds the token).
+    Payload {
+        /// The card's id.
+        card: String,
+    },
+    /// Make a card the default for payments.
+    Default {
+        /// The card's id.
+        card: String,
+    },
+    /// Suspend a card's token (payments are declined until resumed).
+    Suspend {
+        /// The card's id.
+        card: String,
+    },
+    /// Resume a suspended card.
+    Resume {
+        /// The card's id.
+        card: String,
+    },
+    /// Remove a card from the wallet (its token is deleted; the bank card lives on).
+    Remove {
+        /// The card's id.
+        card: String,
+    },
+    /// Transaction history, newest first.
+    History {
+        /// Only this card's transactions.
+        #[arg(long)]
+        card: Option<String>,
+        /// At most this many.
+        #[arg(long, default_value_t = 20)]
+        limit: u32,
+    },
+}
+
+/// Card details, as printed on the card.
+#[derive(Debug, Args)]
+pub(crate) struct AddCard {
+    /// The card number (digits; spaces allowed).
+    #[arg(long, env = "TAPWALLET_CARD_PAN", hide_env_values = true)]
+    pub(crate) pan: String,
+    /// Expiry as printed, MM/YY.
+    #[arg(long)]
+    pub(crate) expiry: String,
+    /// The 3 or 4 digits on the back.
+    #[arg(long, env = "TAPWALLET_CARD_CVV", hide_env_values = true)]
+    pub(crate) cvv: String,
+    /// The cardholder's name as printed.
+    #[arg(long, default_value = "CARDHOLDER")]
+    pub(crate) name: String,
 }
 
 /// Email and password.
@@ -297,8 +361,213 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
             let d = authed(&http, &state, "POST", &path, None).await?;
             show(args, &d, &format!("device {device} recovered"));
         }
+        DeviceAction::AddCard(card) => {
+            let device_id = state
+                .session()?
+                .and_then(|s| s["device_id"].as_str().map(str::to_owned))
+                .ok_or_else(|| anyhow!("this device is not enrolled: log in first"))?;
+            let pan: String = card.pan.chars().filter(|c| !c.is_whitespace()).collect();
+            let body = json!({
+                "device_id": device_id,
+                "pan": pan,
+                "expiry": card.expiry,
+                "cvv": card.cvv,
+                "cardholder_name": card.name,
+            });
+            let mut added =
+                authed(&http, &state, "POST", "/v1/cards/provision", Some(&body)).await?;
+            // Step-up by one-time password: have the bank send the code now.
+            let wants_otp = added["status"] == "pending_verification"
+                && added["verification_methods"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m["type"].as_str().is_some_and(|t| t.starts_with("OTP")))
+                && !added["verification_methods"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .any(|m| m["code_sent"] == true);
+            if wants_otp {
+                let id = added["id"].as_str().unwrap_or_default().to_owned();
+                let path = format!("/v1/cards/{id}/otp");
+                added = authed(&http, &state, "POST", &path, Some(&json!({}))).await?;
+            }
+            show(args, &added, &describe_added(&added));
+        }
+        DeviceAction::Verify { card, otp } => {
+            let path = format!("/v1/cards/{card}/verify");
+            let c = authed(&http, &state, "POST", &path, Some(&json!({"otp": otp}))).await?;
+            show(
+                args,
+                &c,
+                &format!("card {card} verified: {}", card_line(&c)),
+            );
+        }
+        DeviceAction::Cards => {
+            let list = authed(&http, &state, "GET", "/v1/cards", None).await?;
+            let lines: Vec<String> = list["cards"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(card_line)
+                .collect();
+            let text = if lines.is_empty() {
+                "no cards yet: `tapwallet device add-card --pan ... --expiry MM/YY --cvv ...`"
+                    .to_owned()
+            } else {
+                lines.join("\n")
+            };
+            show(args, &list, &text);
+        }
+        DeviceAction::Payload { card } => {
+            let path = format!("/v1/cards/{card}/payload");
+            let payload = authed(&http, &state, "GET", &path, None).await?;
+            let jwe = payload["encrypted_payload"]
+                .as_str()
+                .ok_or_else(|| anyhow!("the backend sent no payload"))?;
+            let key = state.key()?;
+            let jwk = jose::Jwk::from_private_bytes(&key.to_bytes().into())
+                .map_err(|e| anyhow!("device key: {e}"))?;
+            let (_, plaintext) = jose::jwe::decrypt(jwe, &jwk)
+                .map_err(|e| anyhow!("the payload does not open with this device's key: {e}"))?;
+            let token: Value = serde_json::from_slice(&plaintext)?;
+            let dpan = token["dpan"].as_str().unwrap_or_default();
+            let masked = cards::Pan::parse(dpan).map_or_else(|_| "?".to_owned(), |p| p.masked());
+            let summary = json!({
+                "card_id": card,
+                "token": masked,
+                "expiry": token["expiry"],
+                "tur": token["tur"],
+                "opened_with_device_key": true,
+            });
+            show(
+                args,
+                &summary,
+                &format!(
+                    "payload opened with this device's key: token {masked}, expiry {}, TUR {}",
+                    token["expiry"].as_str().unwrap_or("?"),
+                    token["tur"].as_str().unwrap_or("?")
+                ),
+            );
+        }
+        DeviceAction::Default { card } => {
+            let path = format!("/v1/cards/{card}/default");
+            let c = authed(&http, &state, "PUT", &path, None).await?;
+            show(args, &c, &format!("default card: {}", card_line(&c)));
+        }
+        DeviceAction::Suspend { card } => {
+            let path = format!("/v1/cards/{card}/suspend");
+            let c = authed(&http, &state, "POST", &path, None).await?;
+            show(args, &c, &card_line(&c));
+        }
+        DeviceAction::Resume { card } => {
+            let path = format!("/v1/cards/{card}/resume");
+            let c = authed(&http, &state, "POST", &path, None).await?;
+            show(args, &c, &card_line(&c));
+        }
+        DeviceAction::Remove { card } => {
+            let path = format!("/v1/cards/{card}");
+            let c = authed(&http, &state, "DELETE", &path, None).await?;
+            show(args, &c, &format!("card {card} removed"));
+        }
+        DeviceAction::History { card, limit } => {
+            let mut path = format!("/v1/transactions?limit={limit}");
+            if let Some(card) = card {
+                path.push_str(&format!("&card_id={card}"));
+            }
+            let list = authed(&http, &state, "GET", &path, None).await?;
+            let lines: Vec<String> = list["transactions"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .map(transaction_line)
+                .collect();
+            let text = if lines.is_empty() {
+                "no transactions yet".to_owned()
+            } else {
+                lines.join("\n")
+            };
+            show(args, &list, &text);
+        }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// One line per card: id, status, network and last digits, default mark.
+fn card_line(c: &Value) -> String {
+    format!(
+        "{}  {:<20} {:<10} ....{} {}{}",
+        c["id"].as_str().unwrap_or("?"),
+        c["status"].as_str().unwrap_or("?"),
+        c["network"].as_str().unwrap_or("?"),
+        c["fpan_last4"].as_str().unwrap_or("????"),
+        c["product_name"].as_str().unwrap_or(""),
+        if c["is_default"] == true {
+            "  (default)"
+        } else {
+            ""
+        },
+    )
+}
+
+/// What `add-card` tells a person: the outcome and the next step.
+fn describe_added(c: &Value) -> String {
+    let id = c["id"].as_str().unwrap_or("?");
+    match c["status"].as_str() {
+        Some("active") => format!("card added and ready to pay: {}", card_line(c)),
+        Some("pending_verification") => {
+            let mut text = format!("your bank wants to verify it's you: card {id} is pending");
+            for m in c["verification_methods"].as_array().into_iter().flatten() {
+                let kind = m["type"].as_str().unwrap_or("?");
+                match kind {
+                    "ISSUER_APP" => text.push_str(
+                        "\n  - approve in your bank's app (demo: `tapwallet issuer approve <TUR>`)",
+                    ),
+                    _ => text.push_str(&format!(
+                        "\n  - {kind}: a code {} {} (demo gateway: `tapwallet outbox`); then \
+                         `tapwallet device verify {id} --otp CODE`",
+                        if m["code_sent"] == true {
+                            "was sent to"
+                        } else {
+                            "can be sent to"
+                        },
+                        m["destination"].as_str().unwrap_or("you"),
+                    )),
+                }
+            }
+            text
+        }
+        Some("declined") => format!(
+            "your bank declined this card ({})",
+            c["decline_reason"].as_str().unwrap_or("no reason given")
+        ),
+        _ => card_line(c),
+    }
+}
+
+/// One line per transaction: amount, outcome, enriched merchant.
+fn transaction_line(t: &Value) -> String {
+    let minor = t["amount_minor"].as_i64().unwrap_or(0);
+    let m = &t["merchant"];
+    format!(
+        "{}  {:>9} {}  {:<8} {} ({}{}) [{}]",
+        t["occurred_at"].as_i64().unwrap_or(0),
+        format!("{}.{:02}", minor / 100, (minor % 100).abs()),
+        t["currency"].as_str().unwrap_or(""),
+        if t["approved"] == true {
+            "approved"
+        } else {
+            "declined"
+        },
+        m["name"].as_str().unwrap_or("?"),
+        m["city"].as_str().unwrap_or(""),
+        m["country"]
+            .as_str()
+            .map(|c| format!(", {c}"))
+            .unwrap_or_default(),
+        m["category"].as_str().unwrap_or("other"),
+    )
 }
 
 /// Logs in and enrolls this device if needed; saves and returns the session.

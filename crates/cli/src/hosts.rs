@@ -220,19 +220,24 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
         stopped(stop_rx.clone()),
     ));
     let to_issuer = connect(args.issuer_listen, "issuer").await?;
-    let network = Arc::new(network::Network::new(
-        store.clone(),
-        network::NetworkConfig {
-            vault,
-            token_imk: seed::tdes_key(&args.keys.token_imk, "--token-imk")
-                .map_err(anyhow::Error::msg)?,
-            bins: seed::bin_table(),
-            issuer_timeout: Duration::from_millis(args.issuer_timeout_ms),
-            stand_in: domain::StandInRules::default(),
-        },
-        to_issuer,
-        clock(),
-    ));
+    // The network reports token payments; the token service signs them for the wallet's history.
+    let (events_tx, mut events_rx) = tokio::sync::mpsc::unbounded_channel();
+    let network = Arc::new(
+        network::Network::new(
+            store.clone(),
+            network::NetworkConfig {
+                vault,
+                token_imk: seed::tdes_key(&args.keys.token_imk, "--token-imk")
+                    .map_err(anyhow::Error::msg)?,
+                bins: seed::bin_table(),
+                issuer_timeout: Duration::from_millis(args.issuer_timeout_ms),
+                stand_in: domain::StandInRules::default(),
+            },
+            to_issuer,
+            clock(),
+        )
+        .with_transaction_events(events_tx),
+    );
     let network_task = tokio::spawn(network::run(
         network_listener,
         network,
@@ -260,6 +265,14 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
         Some(format!("{}/v1/webhooks/tsp", backend.url)),
         backend.dev_cert.as_deref(),
     )?;
+    let recorder = Arc::clone(&token_service);
+    tokio::spawn(async move {
+        while let Some(event) = events_rx.recv().await {
+            if let Err(e) = recorder.record_transaction(&event).await {
+                tracing::warn!(error = %e, "transaction event not queued for the wallet");
+            }
+        }
+    });
     let tsp_task = crate::tsp_host::start(&args.tsp, token_service, stopped(stop_rx)).await?;
     println!("Tapwallet is up:");
     println!(

@@ -47,6 +47,9 @@ pub(crate) struct ChargeArgs {
     /// The card on the phone: a demo token (see `tapwallet up`).
     #[arg(long, default_value = "4761739001010010")]
     card: String,
+    /// The token's expiry, MMYY, as its payload says (demo tokens: 1230).
+    #[arg(long, default_value = "1230")]
+    card_expiry: String,
     /// Cryptogram version of the card: Visa 10, 18, 22; Mastercard 16, 17, 20, 21.
     #[arg(long)]
     cvn: Option<u8>,
@@ -173,7 +176,17 @@ async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
     let token_imk = seed::tdes_key(seed::TOKEN_IMK_HEX, "token key").map_err(anyhow::Error::msg)?;
     let token_mk = derive_icc_master_key(cvn, &token_imk, pan.expose_digits(), 0x01)
         .map_err(|e| anyhow::anyhow!("token key: {e}"))?;
-    let expiry = cards::Expiry::new(2030, 12)?;
+    let expiry = match (
+        args.card_expiry.get(..2).and_then(|m| m.parse::<u8>().ok()),
+        args.card_expiry
+            .get(2..4)
+            .and_then(|y| y.parse::<u16>().ok()),
+    ) {
+        (Some(month), Some(year)) if args.card_expiry.len() == 4 => {
+            cards::Expiry::new(2000 + year, month)?
+        }
+        _ => anyhow::bail!("--card-expiry must be MMYY, e.g. 1230"),
+    };
     let profile = match scheme {
         Scheme::Visa => CardProfile::visa(pan.clone(), 0x01, expiry, cvn, token_mk),
         Scheme::Mastercard => CardProfile::mastercard(pan.clone(), 0x01, expiry, cvn, token_mk),

@@ -25,6 +25,28 @@ use crate::vault::VaultKeys;
 /// The wall clock, as Unix seconds (injected so tests control time).
 pub type Clock = Arc<dyn Fn() -> i64 + Send + Sync>;
 
+/// An authorization of a token the network passed its checks, reported to whoever keeps the
+/// token requestor's history (the token service, which signs and queues it for the wallet).
+#[derive(Clone, Debug)]
+pub struct TransactionEvent {
+    /// The token's unique reference.
+    pub tur: String,
+    /// The token requestor it belongs to.
+    pub token_requestor_id: String,
+    /// DE 4, minor units.
+    pub amount_minor: u64,
+    /// DE 49, ISO 4217 numeric.
+    pub currency_numeric: u16,
+    /// The answer's DE 39.
+    pub response_code: String,
+    /// DE 43 as the acquirer sent it (merchant name and location).
+    pub merchant_name_location: String,
+    /// DE 18, the merchant category code.
+    pub mcc: String,
+    /// When the network answered, Unix seconds.
+    pub at_unix: i64,
+}
+
 /// The network's configuration.
 pub struct NetworkConfig {
     /// Vault keys (FPAN envelopes, lookup hashes).
@@ -46,6 +68,8 @@ pub struct Network {
     config: NetworkConfig,
     issuer: Client<IsoCodec>,
     clock: Clock,
+    /// Where transaction events go (none: not reported).
+    events: Option<tokio::sync::mpsc::UnboundedSender<TransactionEvent>>,
     /// Recent answers by request identity (STAN, RRN, terminal, merchant), so a retransmitted
     /// request gets its original answer rather than a replay decline. In memory: after a
     /// restart a retransmission is declined 59 and the acquirer reverses it.
@@ -155,8 +179,21 @@ impl Network {
             config,
             issuer,
             clock,
+            events: None,
             recent: Default::default(),
         }
+    }
+
+    /// Reports every token authorization that passed the token checks to `events` (for the
+    /// token requestor's transaction history). Best effort: an event still in the channel when
+    /// the process stops is lost; the authorization itself is not.
+    #[must_use]
+    pub fn with_transaction_events(
+        mut self,
+        events: tokio::sync::mpsc::UnboundedSender<TransactionEvent>,
+    ) -> Self {
+        self.events = Some(events);
+        self
     }
 
     /// The store.
@@ -377,6 +414,27 @@ impl Network {
             fields::ADDITIONAL_DATA_PRIVATE,
             &format!("TV=V;TUR={}", ctx.row.tur),
         );
+        if let Some(events) = &self.events {
+            let _ = events.send(TransactionEvent {
+                tur: ctx.row.tur.clone(),
+                token_requestor_id: ctx.row.token_requestor_id.clone(),
+                amount_minor: msg.amount_minor().unwrap_or(0),
+                currency_numeric: msg
+                    .currency_code()
+                    .and_then(|c| c.parse().ok())
+                    .unwrap_or(0),
+                response_code: code.as_str().to_owned(),
+                merchant_name_location: msg
+                    .text(fields::MERCHANT_NAME_LOCATION)
+                    .unwrap_or_default()
+                    .to_owned(),
+                mcc: msg
+                    .text(fields::MERCHANT_TYPE)
+                    .unwrap_or_default()
+                    .to_owned(),
+                at_unix: (self.clock)(),
+            });
+        }
         answer
     }
 

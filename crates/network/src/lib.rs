@@ -5,4 +5,4 @@
 mod host;
 pub mod vault;
 
-pub use host::{Clock, Network, NetworkConfig, run};
+pub use host::{Clock, Network, NetworkConfig, TransactionEvent, run};

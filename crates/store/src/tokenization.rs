@@ -763,6 +763,13 @@ macro_rules! tokenization_backend {
             found.iter().map(notification_from).collect()
         }
 
+        pub(crate) async fn tsp_enqueue_notification(
+            conn: &mut Conn,
+            n: &NewTspNotification,
+        ) -> Result<i64, StoreError> {
+            insert_notification(conn, n, "tsp_enqueue_notification").await
+        }
+
         pub(crate) async fn tsp_notifications_of(
             pool: &Pool,
             tur: &str,
@@ -946,6 +953,14 @@ impl Store {
         limit: u32,
     ) -> Result<Vec<TspNotificationRow>, StoreError> {
         dispatch!(self.reader => tsp_due_notifications(now_unix, limit))
+    }
+
+    /// Queues a notification on its own (e.g. a transaction event); returns its outbox id.
+    pub async fn tsp_enqueue_notification(
+        &self,
+        n: &NewTspNotification,
+    ) -> Result<i64, StoreError> {
+        dispatch!(self.writer => tsp_enqueue_notification(n))
     }
 
     /// Every notification about a token, oldest first.

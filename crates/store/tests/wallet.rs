@@ -2,8 +2,9 @@
 //! SQLite file always, and in a fresh PostgreSQL schema when `TAPWALLET_TEST_POSTGRES` is set.
 
 use store::wallet::{
-    DeviceCursor, DeviceRow, IdempotencyBegin, IdempotencyClaim, NewSession, NewUser,
-    RefreshOutcome, WalletStore, normalize_email,
+    Cursor, DeviceCursor, DeviceRow, IdempotencyBegin, IdempotencyClaim, NewSession, NewUser,
+    ProvisionedTokenRow, RefreshOutcome, SetDefault, TransactionRow, WalletStore, WebhookEvent,
+    WebhookOutcome, normalize_email,
 };
 use store::{Backend, Store, StoreError};
 
@@ -44,6 +45,14 @@ wallet_test!(
     idempotency_records_replay_and_detect_mismatch,
     idempotency_claims_expire,
     concurrent_idempotency_claims_start_once,
+    cards_belong_to_their_user,
+    card_rows_are_checked,
+    cards_page_in_creation_order_without_ended_ones,
+    card_updates_read_decide_and_write,
+    one_default_card_per_device,
+    token_events_apply_once,
+    concurrent_token_events_apply_once,
+    transactions_record_once_and_page_newest_first,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------------
@@ -105,6 +114,76 @@ fn claim(key: &str, body: u8, now_unix: i64) -> IdempotencyClaim {
         now_unix,
         in_flight_timeout_secs: 60,
         retention_secs: 86_400,
+    }
+}
+
+fn card(id: &str, user_id: &str, device_id: &str, created_at_unix: i64) -> ProvisionedTokenRow {
+    ProvisionedTokenRow {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        device_id: device_id.to_owned(),
+        tur: Some(format!("DNITHE{id}")),
+        network: "visa".to_owned(),
+        fpan_last4: "1111".to_owned(),
+        status: "active".to_owned(),
+        suspended_by: None,
+        decline_reason: None,
+        product_name: Some("Tapwallet Visa Credit".to_owned()),
+        card_art: Some("visa-default".to_owned()),
+        verification_methods: None,
+        otp_method: None,
+        is_default: false,
+        tsp_updated_at_unix: Some(created_at_unix),
+        created_at_unix,
+        updated_at_unix: created_at_unix,
+    }
+}
+
+fn declined(id: &str, user_id: &str, device_id: &str) -> ProvisionedTokenRow {
+    ProvisionedTokenRow {
+        tur: None,
+        status: "declined".to_owned(),
+        decline_reason: Some("CVV_MISMATCH".to_owned()),
+        product_name: None,
+        tsp_updated_at_unix: None,
+        ..card(id, user_id, device_id, 10)
+    }
+}
+
+/// Alice (`usr_1`) with device `dev_a`, Bob (`usr_2`) with device `dev_b`.
+async fn two_wallets(s: &WalletStore) -> (String, String) {
+    let (alice, _) = user_with_session(s, 1, 10_000).await;
+    let (bob, _) = user_with_session(s, 2, 10_000).await;
+    s.create_device(&device("dev_a", &alice, 1)).await.unwrap();
+    s.create_device(&device("dev_b", &bob, 1)).await.unwrap();
+    (alice, bob)
+}
+
+fn event(id: &str, kind: &str, at: i64) -> WebhookEvent {
+    WebhookEvent {
+        event_id: id.to_owned(),
+        kind: kind.to_owned(),
+        received_at_unix: at,
+    }
+}
+
+fn txn(id: &str, user_id: &str, token_id: &str, occurred_at_unix: i64) -> TransactionRow {
+    TransactionRow {
+        id: id.to_owned(),
+        user_id: user_id.to_owned(),
+        token_id: token_id.to_owned(),
+        event_id: format!("evt_{id}"),
+        amount_minor: 450,
+        currency: "EUR".to_owned(),
+        approved: true,
+        response_code: "00".to_owned(),
+        merchant_name: "Tapwallet Cafe".to_owned(),
+        merchant_city: Some("Paris".to_owned()),
+        merchant_country: Some("FR".to_owned()),
+        category: "food_and_drink".to_owned(),
+        mcc: "5814".to_owned(),
+        occurred_at_unix,
+        received_at_unix: occurred_at_unix + 1,
     }
 }
 
@@ -471,6 +550,527 @@ async fn concurrent_idempotency_claims_start_once(s: &WalletStore) {
         }
     }
     assert_eq!(started, 1);
+}
+
+async fn cards_belong_to_their_user(s: &WalletStore) {
+    let (alice, bob) = two_wallets(s).await;
+    let c = card("crd_1", &alice, "dev_a", 10);
+    s.insert_provisioned_token(&c).await.unwrap();
+    assert_eq!(
+        s.provisioned_token(&alice, "crd_1").await.unwrap(),
+        Some(c.clone())
+    );
+    assert!(s.provisioned_token(&bob, "crd_1").await.unwrap().is_none());
+    assert_eq!(
+        s.provisioned_token_by_tur("DNITHEcrd_1").await.unwrap(),
+        Some(c.clone())
+    );
+    assert!(
+        s.provisioned_token_by_tur("DNITHEnone")
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        s.provisioned_tokens_of_user(&bob, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert!(
+        s.provisioned_tokens_of_device(&bob, "dev_a")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        s.provisioned_tokens_of_device(&alice, "dev_a")
+            .await
+            .unwrap(),
+        vec![c.clone()]
+    );
+    let untouched = s
+        .update_provisioned_token(&bob, "crd_1", |t| "suspended".clone_into(&mut t.status))
+        .await
+        .unwrap();
+    assert!(untouched.is_none(), "Bob cannot change Alice's card");
+    assert!(
+        s.set_default_token(&bob, "crd_1", 20)
+            .await
+            .unwrap()
+            .is_none()
+    );
+    assert_eq!(
+        s.provisioned_token(&alice, "crd_1").await.unwrap(),
+        Some(c),
+        "unchanged"
+    );
+}
+
+async fn card_rows_are_checked(s: &WalletStore) {
+    let (alice, _) = two_wallets(s).await;
+    s.insert_provisioned_token(&card("crd_1", &alice, "dev_a", 10))
+        .await
+        .unwrap();
+    let err = s
+        .insert_provisioned_token(&card("crd_1", &alice, "dev_a", 10))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    let mut same_tur = card("crd_2", &alice, "dev_a", 10);
+    same_tur.tur = Some("DNITHEcrd_1".to_owned());
+    let err = s.insert_provisioned_token(&same_tur).await.unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+    // Declined attempts have no TUR, so several coexist.
+    s.insert_provisioned_token(&declined("crd_d1", &alice, "dev_a"))
+        .await
+        .unwrap();
+    s.insert_provisioned_token(&declined("crd_d2", &alice, "dev_a"))
+        .await
+        .unwrap();
+
+    type Change = Box<dyn Fn(&mut ProvisionedTokenRow) + Send + Sync>;
+    let bad: Vec<(&str, Change)> = vec![
+        (
+            "unknown device",
+            Box::new(|t| "dev_none".clone_into(&mut t.device_id)),
+        ),
+        (
+            "another user's device",
+            Box::new(|t| "dev_b".clone_into(&mut t.device_id)),
+        ),
+        (
+            "unknown status",
+            Box::new(|t| "frozen".clone_into(&mut t.status)),
+        ),
+        (
+            "unknown network",
+            Box::new(|t| "amex!".clone_into(&mut t.network)),
+        ),
+        (
+            "five digits",
+            Box::new(|t| "11111".clone_into(&mut t.fpan_last4)),
+        ),
+        (
+            "declined with a TUR",
+            Box::new(|t| {
+                "declined".clone_into(&mut t.status);
+                t.decline_reason = Some("CARD_BLOCKED".to_owned());
+            }),
+        ),
+        ("active without a TUR", Box::new(|t| t.tur = None)),
+        (
+            "suspended without who",
+            Box::new(|t| "suspended".clone_into(&mut t.status)),
+        ),
+        (
+            "active with who",
+            Box::new(|t| t.suspended_by = Some("user".to_owned())),
+        ),
+        (
+            "unknown suspender",
+            Box::new(|t| {
+                "suspended".clone_into(&mut t.status);
+                t.suspended_by = Some("cat".to_owned());
+            }),
+        ),
+        (
+            "deleted default",
+            Box::new(|t| {
+                "deleted".clone_into(&mut t.status);
+                t.is_default = true;
+            }),
+        ),
+        (
+            "unknown OTP method",
+            Box::new(|t| t.otp_method = Some("PIGEON".to_owned())),
+        ),
+    ];
+    for (i, (what, change)) in bad.iter().enumerate() {
+        let mut row = card(&format!("crd_bad{i}"), &alice, "dev_a", 10);
+        change(&mut row);
+        let err = s.insert_provisioned_token(&row).await.unwrap_err();
+        assert!(matches!(err, StoreError::Rejected { .. }), "{what}: {err}");
+    }
+}
+
+async fn cards_page_in_creation_order_without_ended_ones(s: &WalletStore) {
+    let (alice, _) = two_wallets(s).await;
+    for (id, at) in [("crd_c", 30), ("crd_a", 10), ("crd_b2", 20), ("crd_b1", 20)] {
+        s.insert_provisioned_token(&card(id, &alice, "dev_a", at))
+            .await
+            .unwrap();
+    }
+    s.insert_provisioned_token(&declined("crd_x", &alice, "dev_a"))
+        .await
+        .unwrap();
+    let mut deleted = card("crd_y", &alice, "dev_a", 15);
+    "deleted".clone_into(&mut deleted.status);
+    s.insert_provisioned_token(&deleted).await.unwrap();
+    let mut pending = card("crd_p", &alice, "dev_a", 40);
+    "pending".clone_into(&mut pending.status);
+    s.insert_provisioned_token(&pending).await.unwrap();
+
+    let first = s.provisioned_tokens_of_user(&alice, None, 2).await.unwrap();
+    let ids: Vec<_> = first.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["crd_a", "crd_b1"]);
+    let cursor = Cursor {
+        at_unix: first[1].created_at_unix,
+        id: first[1].id.clone(),
+    };
+    let rest = s
+        .provisioned_tokens_of_user(&alice, Some(&cursor), 10)
+        .await
+        .unwrap();
+    let ids: Vec<_> = rest.iter().map(|t| t.id.as_str()).collect();
+    assert_eq!(ids, ["crd_b2", "crd_c", "crd_p"]);
+    assert_eq!(
+        s.provisioned_tokens_of_device(&alice, "dev_a")
+            .await
+            .unwrap()
+            .len(),
+        7,
+        "the device's list holds every status"
+    );
+}
+
+async fn card_updates_read_decide_and_write(s: &WalletStore) {
+    let (alice, _) = two_wallets(s).await;
+    s.insert_provisioned_token(&card("crd_1", &alice, "dev_a", 10))
+        .await
+        .unwrap();
+    let update = s
+        .update_provisioned_token(&alice, "crd_1", |t| {
+            "suspended".clone_into(&mut t.status);
+            t.suspended_by = Some("device_lost".to_owned());
+            t.updated_at_unix = 50;
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(update.changed);
+    assert_eq!(update.token.status, "suspended");
+    assert_eq!(
+        s.provisioned_token(&alice, "crd_1").await.unwrap(),
+        Some(update.token.clone())
+    );
+    let same = s
+        .update_provisioned_token(&alice, "crd_1", |_| {})
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(!same.changed);
+    assert_eq!(same.token, update.token);
+
+    let err = s
+        .update_provisioned_token(&alice, "crd_1", |t| {
+            "9999".clone_into(&mut t.fpan_last4);
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidDecision { .. }), "{err}");
+    let err = s
+        .update_provisioned_token(&alice, "crd_1", |t| {
+            "active".clone_into(&mut t.status);
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::Rejected { .. }),
+        "active while suspended_by is set breaks a check: {err}"
+    );
+    assert_eq!(
+        s.provisioned_token(&alice, "crd_1").await.unwrap(),
+        Some(update.token),
+        "refused decisions write nothing"
+    );
+    assert!(
+        s.update_provisioned_token(&alice, "crd_none", |_| {})
+            .await
+            .unwrap()
+            .is_none()
+    );
+}
+
+async fn one_default_card_per_device(s: &WalletStore) {
+    let (alice, _) = two_wallets(s).await;
+    s.create_device(&device("dev_a2", &alice, 2)).await.unwrap();
+    for (id, dev) in [("crd_1", "dev_a"), ("crd_2", "dev_a"), ("crd_3", "dev_a2")] {
+        s.insert_provisioned_token(&card(id, &alice, dev, 10))
+            .await
+            .unwrap();
+    }
+    let is_default = |id: &'static str| {
+        let alice = alice.clone();
+        async move {
+            s.provisioned_token(&alice, id)
+                .await
+                .unwrap()
+                .unwrap()
+                .is_default
+        }
+    };
+    let Some(SetDefault::Done(one)) = s.set_default_token(&alice, "crd_1", 20).await.unwrap()
+    else {
+        panic!("an active card can be the default");
+    };
+    assert!(one.is_default);
+    assert_eq!(one.updated_at_unix, 20);
+    assert!(matches!(
+        s.set_default_token(&alice, "crd_3", 21).await.unwrap(),
+        Some(SetDefault::Done(_))
+    ));
+    assert!(is_default("crd_1").await, "devices have their own default");
+    assert!(matches!(
+        s.set_default_token(&alice, "crd_2", 22).await.unwrap(),
+        Some(SetDefault::Done(_))
+    ));
+    assert!(
+        !is_default("crd_1").await,
+        "the previous default is cleared"
+    );
+    assert!(is_default("crd_2").await);
+    assert!(is_default("crd_3").await);
+    // Again: nothing changes.
+    let Some(SetDefault::Done(again)) = s.set_default_token(&alice, "crd_2", 99).await.unwrap()
+    else {
+        panic!("still eligible");
+    };
+    assert_eq!(again.updated_at_unix, 22);
+
+    s.insert_provisioned_token(&declined("crd_d", &alice, "dev_a"))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.set_default_token(&alice, "crd_d", 23).await.unwrap(),
+        Some(SetDefault::NotEligible(_))
+    ));
+    assert!(
+        is_default("crd_2").await,
+        "a refused default changes nothing"
+    );
+    // Two defaults on one device cannot be written, even by a careless decision.
+    let err = s
+        .update_provisioned_token(&alice, "crd_1", |t| t.is_default = true)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::AlreadyExists { .. }), "{err}");
+}
+
+async fn token_events_apply_once(s: &WalletStore) {
+    let (alice, _) = two_wallets(s).await;
+    s.insert_provisioned_token(&card("crd_1", &alice, "dev_a", 10))
+        .await
+        .unwrap();
+    let suspend = |t: &mut ProvisionedTokenRow| {
+        "suspended".clone_into(&mut t.status);
+        t.suspended_by = Some("token_service".to_owned());
+        t.updated_at_unix = 30;
+    };
+    let WebhookOutcome::Applied(update) = s
+        .record_token_event(&event("evt_1", "token_updated", 30), "DNITHEcrd_1", suspend)
+        .await
+        .unwrap()
+    else {
+        panic!("a new event applies");
+    };
+    assert!(update.changed);
+    assert_eq!(update.token.suspended_by.as_deref(), Some("token_service"));
+    // The same event again: acknowledged, its decision never runs.
+    assert_eq!(
+        s.record_token_event(&event("evt_1", "token_updated", 31), "DNITHEcrd_1", |_| {
+            panic!("a replay must not decide again")
+        })
+        .await
+        .unwrap(),
+        WebhookOutcome::Replayed
+    );
+    // An unknown token records nothing, so a redelivery is processed afresh.
+    assert_eq!(
+        s.record_token_event(&event("evt_2", "token_updated", 32), "DNITHEcrd_9", |_| {})
+            .await
+            .unwrap(),
+        WebhookOutcome::UnknownToken
+    );
+    s.insert_provisioned_token(&card("crd_9", &alice, "dev_a", 33))
+        .await
+        .unwrap();
+    assert!(matches!(
+        s.record_token_event(&event("evt_2", "token_updated", 34), "DNITHEcrd_9", |_| {})
+            .await
+            .unwrap(),
+        WebhookOutcome::Applied(_)
+    ));
+    // A refused decision rolls the event back with it.
+    let err = s
+        .record_token_event(&event("evt_3", "token_updated", 35), "DNITHEcrd_1", |t| {
+            t.tur = None;
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidDecision { .. }), "{err}");
+    assert!(matches!(
+        s.record_token_event(&event("evt_3", "token_updated", 36), "DNITHEcrd_1", |_| {})
+            .await
+            .unwrap(),
+        WebhookOutcome::Applied(_)
+    ));
+}
+
+async fn concurrent_token_events_apply_once(s: &WalletStore) {
+    let (alice, _) = two_wallets(s).await;
+    s.insert_provisioned_token(&card("crd_1", &alice, "dev_a", 10))
+        .await
+        .unwrap();
+    let mut tasks = Vec::new();
+    for _ in 0..12 {
+        let s = s.clone();
+        tasks.push(tokio::spawn(async move {
+            s.record_token_event(
+                &event("evt_race", "token_updated", 20),
+                "DNITHEcrd_1",
+                |t| {
+                    t.updated_at_unix += 1;
+                },
+            )
+            .await
+            .unwrap()
+        }));
+    }
+    let mut applied = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            WebhookOutcome::Applied(_) => applied += 1,
+            WebhookOutcome::Replayed => {}
+            WebhookOutcome::UnknownToken => panic!("the token exists"),
+        }
+    }
+    assert_eq!(applied, 1);
+    assert_eq!(
+        s.provisioned_token(&alice, "crd_1")
+            .await
+            .unwrap()
+            .unwrap()
+            .updated_at_unix,
+        11,
+        "applied exactly once"
+    );
+}
+
+async fn transactions_record_once_and_page_newest_first(s: &WalletStore) {
+    let (alice, bob) = two_wallets(s).await;
+    s.insert_provisioned_token(&card("crd_1", &alice, "dev_a", 10))
+        .await
+        .unwrap();
+    s.insert_provisioned_token(&card("crd_2", &alice, "dev_a", 10))
+        .await
+        .unwrap();
+    s.insert_provisioned_token(&card("crd_b", &bob, "dev_b", 10))
+        .await
+        .unwrap();
+    // Two share a time: the id breaks the tie (descending).
+    for (id, token, at) in [
+        ("txn_1", "crd_1", 100),
+        ("txn_2", "crd_2", 200),
+        ("txn_3a", "crd_1", 300),
+        ("txn_3b", "crd_1", 300),
+    ] {
+        assert_eq!(
+            s.record_transaction(
+                &event(&format!("evt_{id}"), "transaction", at),
+                &txn(id, &alice, token, at)
+            )
+            .await
+            .unwrap(),
+            WebhookOutcome::Applied(())
+        );
+    }
+    s.record_transaction(
+        &event("evt_txn_b", "transaction", 400),
+        &txn("txn_b", &bob, "crd_b", 400),
+    )
+    .await
+    .unwrap();
+    // A redelivered event adds nothing, even under another transaction id.
+    assert_eq!(
+        s.record_transaction(
+            &event("evt_txn_1", "transaction", 500),
+            &txn("txn_1bis", &alice, "crd_1", 100)
+        )
+        .await
+        .unwrap(),
+        WebhookOutcome::Replayed
+    );
+
+    let ids = |rows: &[TransactionRow]| rows.iter().map(|t| t.id.clone()).collect::<Vec<_>>();
+    let all = s
+        .transactions_of_user(&alice, None, None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&all), ["txn_3b", "txn_3a", "txn_2", "txn_1"]);
+    assert_eq!(all[3], txn("txn_1", &alice, "crd_1", 100));
+    let page = s.transactions_of_user(&alice, None, None, 2).await.unwrap();
+    let cursor = Cursor {
+        at_unix: page[1].occurred_at_unix,
+        id: page[1].id.clone(),
+    };
+    let rest = s
+        .transactions_of_user(&alice, None, Some(&cursor), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&rest), ["txn_2", "txn_1"]);
+    let one_card = s
+        .transactions_of_user(&alice, Some("crd_1"), None, 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&one_card), ["txn_3b", "txn_3a", "txn_1"]);
+    let after = s
+        .transactions_of_user(&alice, Some("crd_1"), Some(&cursor), 10)
+        .await
+        .unwrap();
+    assert_eq!(ids(&after), ["txn_1"]);
+    assert!(
+        s.transactions_of_user(&alice, Some("crd_b"), None, 10)
+            .await
+            .unwrap()
+            .is_empty(),
+        "Bob's card is not in Alice's history"
+    );
+    assert_eq!(
+        ids(&s.transactions_of_user(&bob, None, None, 10).await.unwrap()),
+        ["txn_b"]
+    );
+
+    for (user, token) in [(&alice, "crd_none"), (&alice, "crd_b"), (&bob, "crd_1")] {
+        let err = s
+            .record_transaction(
+                &event("evt_x", "transaction", 600),
+                &txn("txn_x", user, token, 600),
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(err, StoreError::Rejected { .. }),
+            "{user} {token}: {err}"
+        );
+    }
+    let mut bad = txn("txn_y", &alice, "crd_1", 600);
+    "EURO".clone_into(&mut bad.currency);
+    let err = s
+        .record_transaction(&event("evt_y", "transaction", 600), &bad)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
+    assert_eq!(
+        s.record_transaction(
+            &event("evt_y", "transaction", 601),
+            &txn("txn_y", &alice, "crd_1", 600)
+        )
+        .await
+        .unwrap(),
+        WebhookOutcome::Applied(()),
+        "a refused event is not recorded"
+    );
 }
 
 // ---- whole-store tests ------------------------------------------------------------------------

@@ -1010,6 +1010,57 @@ impl Tsp {
         })
     }
 
+    /// Signs a payment of one of its tokens (`event`, from the network) and queues it for the
+    /// token requestor, which keeps the wallet's transaction history. The body is the wallet
+    /// backend's `kind: "transaction"` webhook: amount, currency, outcome, the merchant's DE 43
+    /// and MCC, time.
+    pub async fn record_transaction(
+        &self,
+        event: &network::TransactionEvent,
+    ) -> Result<(), TspError> {
+        let event_id = format!("evt_{}", hex_upper(&random::<16>()?).to_lowercase());
+        let currency = cards::Currency::from_numeric(event.currency_numeric).map_or_else(
+            || format!("{:03}", event.currency_numeric),
+            |c| c.alpha.to_owned(),
+        );
+        let body = serde_json::json!({
+            "event_id": event_id,
+            "kind": "transaction",
+            "tur": event.tur,
+            "amount_minor": event.amount_minor,
+            "currency": currency,
+            "approved": event.response_code == "00",
+            "response_code": event.response_code,
+            "merchant": {
+                "name_location": event.merchant_name_location,
+                "mcc": event.mcc,
+            },
+            "occurred_at": rfc3339(event.at_unix),
+        });
+        let payload = serde_json::to_vec(&body).map_err(|_| TspError::Unavailable)?;
+        let params = HeaderParams::new()
+            .kid(self.signing_kid.clone())
+            .typ("JOSE");
+        let jws = jws::sign_es256(&payload, &params, &self.config.signing_key).map_err(|e| {
+            tracing::error!(error = %e, "transaction event signing failed");
+            TspError::Unavailable
+        })?;
+        self.store
+            .tsp_enqueue_notification(&NewTspNotification {
+                event_id,
+                token_requestor_id: event.token_requestor_id.clone(),
+                tur: event.tur.clone(),
+                jws,
+                created_at_unix: event.at_unix,
+            })
+            .await
+            .map_err(|e| {
+                tracing::error!(error = %e, "cannot queue a transaction event");
+                TspError::Unavailable
+            })?;
+        Ok(())
+    }
+
     /// Suspends, resumes or deletes tokens of `requestor`, all or none.
     pub async fn lifecycle(
         &self,

@@ -288,7 +288,7 @@ pub(crate) async fn list(
         crate::idempotency::IdempotencyKeyHeader,
     ),
     responses(
-        (status = 200, description = "The device, now lost (reporting it again changes nothing).", body = Device),
+        (status = 200, description = "The device, now lost, its active cards suspended at the token service (reporting it again changes nothing, but suspends any card a token service failure left active).", body = Device),
         (status = 400, description = "Malformed path or Idempotency-Key.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked access token.", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"tapwallet\"`, with `error=\"invalid_token\"` for a bad token."))),
@@ -297,6 +297,7 @@ pub(crate) async fn list(
         (status = 413, description = "Body over 64 KiB (with an Idempotency-Key, the body is read).", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 500, description = "Internal error.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The token service did not answer usably: the device status is recorded; report it again to finish suspending or resuming its cards.", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn lost(
@@ -319,7 +320,7 @@ pub(crate) async fn lost(
         crate::idempotency::IdempotencyKeyHeader,
     ),
     responses(
-        (status = 200, description = "The device, now active (reporting it again changes nothing).", body = Device),
+        (status = 200, description = "The device, now active, the cards its loss suspended resumed (reporting it again changes nothing, but resumes any card a token service failure left suspended).", body = Device),
         (status = 400, description = "Malformed path or Idempotency-Key.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 401, description = "Missing, invalid, expired or revoked access token.", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"tapwallet\"`, with `error=\"invalid_token\"` for a bad token."))),
@@ -328,6 +329,7 @@ pub(crate) async fn lost(
         (status = 413, description = "Body over 64 KiB (with an Idempotency-Key, the body is read).", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 422, description = "The Idempotency-Key was used for another request.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 500, description = "Internal error.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The token service did not answer usably: the device status is recorded; report it again to finish suspending or resuming its cards.", body = crate::error::Problem, content_type = "application/problem+json"),
     )
 )]
 pub(crate) async fn recovered(
@@ -351,34 +353,34 @@ async fn set_status(
         .ok_or(ApiError::NotFound("device"))?;
     if change.changed {
         tracing::info!(user_id = %user.user_id, device_id = %id, status = status.as_str(), "device status changed");
-        match status {
-            DeviceStatus::Lost => suspend_tokens_of_lost_device(state, &change.device).await?,
-            DeviceStatus::Active => {
-                resume_tokens_of_recovered_device(state, &change.device).await?
-            }
-        }
+    }
+    // Every report, not only the one that changed the status, brings the device's cards in
+    // line: a report retried after a token service failure finishes what the first began.
+    match status {
+        DeviceStatus::Lost => suspend_tokens_of_lost_device(state, &change.device).await?,
+        DeviceStatus::Active => resume_tokens_of_recovered_device(state, &change.device).await?,
     }
     Ok(axum::Json(Device::from_row(change.device)?))
 }
 
-/// Suspends, at the token service, every token provisioned to a device just reported lost.
+/// Suspends, at the token service, every active card of a device just reported lost; they are
+/// recorded as suspended for the loss.
 ///
-/// Nothing is provisioned yet: the provisioning step implements this with the token service's
-/// lifecycle call (suspend by token reference) for each of the device's wallet tokens, and must
-/// keep it idempotent (a retried report calls it again only if the status changed).
+/// Idempotent: it acts on the cards still active, so calling it again (a retried report) only
+/// finishes what a token service failure interrupted.
 pub(crate) async fn suspend_tokens_of_lost_device(
-    _state: &AppState,
-    _device: &DeviceRow,
+    state: &AppState,
+    device: &DeviceRow,
 ) -> Result<(), ApiError> {
-    Ok(())
+    crate::routes::cards::suspend_cards_of_lost_device(state, device).await
 }
 
-/// Resumes, at the token service, the tokens suspended when the device was reported lost.
-///
-/// Nothing is provisioned yet; see [`suspend_tokens_of_lost_device`].
+/// Resumes, at the token service, the cards suspended when the device was reported lost (not
+/// those the cardholder or the issuer suspended). Idempotent, as
+/// [`suspend_tokens_of_lost_device`].
 pub(crate) async fn resume_tokens_of_recovered_device(
-    _state: &AppState,
-    _device: &DeviceRow,
+    state: &AppState,
+    device: &DeviceRow,
 ) -> Result<(), ApiError> {
-    Ok(())
+    crate::routes::cards::resume_cards_of_recovered_device(state, device).await
 }

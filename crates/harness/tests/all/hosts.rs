@@ -181,12 +181,12 @@ async fn world(backend: &Backend, issuer_answers: bool) -> World {
     let to_network = Client::connect(network_addr, IsoCodec, ClientConfig::default())
         .await
         .unwrap();
-    let acquirer = Arc::new(acquirer::Acquirer::new(
-        store.clone(),
-        to_network,
-        Duration::from_secs(5),
-        clock(),
-    ));
+    // Reversals are delivered by the tests themselves (`deliver_reversals`), not in the
+    // background, so each test sees the queue it built.
+    let acquirer = Arc::new(
+        acquirer::Acquirer::new(store.clone(), to_network, Duration::from_secs(5), clock())
+            .with_reversal_interval(Duration::from_secs(3600)),
+    );
     let acquirer_listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let acquirer_addr = acquirer_listener.local_addr().unwrap();
     tokio::spawn(acquirer::run(acquirer_listener, acquirer, stopped(stop_rx)));

@@ -38,18 +38,29 @@
 //! - `idempotency_records`: per scope and key, the request's hash and, once done, the response's
 //!   status and body.
 //!
-//! The provisioning step adds, in a migration `0002`, the wallet's view of tokens:
-//! `wallet_tokens` (id, token unique reference from the token service, device id, last four
-//! digits of the FPAN, network, status, product / card-art id, `is_default` with a partial unique
-//! index per device) and `wallet_transactions` (token id, amount in minor units, currency,
-//! merchant name, status, time). Like everything here, they hold references and display data,
-//! never a card number or a key.
+//! Migration `0002_cards` adds the wallet's view of its tokens:
+//!
+//! - `provisioned_tokens`: a card in a device wallet, one tokenization attempt at the token
+//!   service: its token unique reference (TUR, unique; none for a declined attempt), device,
+//!   network, the last four digits of the funding PAN, status
+//!   (`active`/`pending`/`suspended`/`deleted`/`declined`), who suspended it, the issuer's
+//!   product name and decline reason, card art, the verification methods offered, and
+//!   `is_default` (a partial unique index keeps one default per device).
+//! - `transactions`: payments reported by the token service, by its event id (unique), with the
+//!   merchant enriched (clean name, city, country, category, MCC).
+//! - `webhook_events`: every webhook event applied, by event id, recorded in the same
+//!   transaction as its effect ([`WalletStore::record_token_event`],
+//!   [`WalletStore::record_transaction`]), so a redelivery is acknowledged and ignored.
+//!
+//! Like everything here, they hold references and display data, never a card number (FPAN or
+//! DPAN), a CVV or a key.
 //!
 //! # Concurrency
 //!
 //! Read-decide-write operations ([`WalletStore::rotate_refresh_token`],
-//! [`WalletStore::set_device_status`], [`WalletStore::idempotency_begin`]) run in one
-//! transaction: SQLite's `BEGIN IMMEDIATE` excludes other writers, PostgreSQL locks the rows read
+//! [`WalletStore::set_device_status`], [`WalletStore::idempotency_begin`],
+//! [`WalletStore::update_provisioned_token`], [`WalletStore::set_default_token`], the webhook
+//! recorders) run in one transaction: SQLite's `BEGIN IMMEDIATE` excludes other writers, PostgreSQL locks the rows read
 //! with `FOR UPDATE` and serializes inserts on unique keys.
 
 mod ops;
@@ -66,8 +77,9 @@ use sqlx::sqlite::{
 };
 
 pub use rows::{
-    DeviceCursor, DeviceRow, DeviceStatusChange, IdempotencyBegin, IdempotencyClaim, NewSession,
-    NewUser, RefreshOutcome, SessionRow, UserRow, normalize_email,
+    Cursor, DeviceCursor, DeviceRow, DeviceStatusChange, IdempotencyBegin, IdempotencyClaim,
+    NewSession, NewUser, ProvisionedTokenRow, RefreshOutcome, SessionRow, SetDefault, TokenUpdate,
+    TransactionRow, UserRow, WebhookEvent, WebhookOutcome, normalize_email,
 };
 
 use crate::{Backend, StoreError};
@@ -348,6 +360,128 @@ impl WalletStore {
         now_unix: i64,
     ) -> Result<Option<DeviceStatusChange>, StoreError> {
         dispatch!(self.writer => set_device_status(user_id, id, status, now_unix))
+    }
+
+    // ---- cards (provisioned tokens) -----------------------------------------------------------
+
+    /// Adds a card; [`StoreError::AlreadyExists`] if its id or TUR is taken,
+    /// [`StoreError::Rejected`] if its user or device does not exist or a value breaks the
+    /// schema's checks (known network and status, four digits, a TUR exactly when not declined,
+    /// a reason exactly when declined, `suspended_by` exactly when suspended, one default per
+    /// device and never a declined or deleted one).
+    pub async fn insert_provisioned_token(
+        &self,
+        token: &ProvisionedTokenRow,
+    ) -> Result<(), StoreError> {
+        dispatch!(self.writer => insert_provisioned_token(token))
+    }
+
+    /// The card `id` if it belongs to `user_id` (another user's card is `None`).
+    pub async fn provisioned_token(
+        &self,
+        user_id: &str,
+        id: &str,
+    ) -> Result<Option<ProvisionedTokenRow>, StoreError> {
+        dispatch!(self.reader => provisioned_token(user_id, id))
+    }
+
+    /// The card holding the token `tur`, whoever owns it (for the token service's events).
+    pub async fn provisioned_token_by_tur(
+        &self,
+        tur: &str,
+    ) -> Result<Option<ProvisionedTokenRow>, StoreError> {
+        dispatch!(self.reader => provisioned_token_by_tur(tur))
+    }
+
+    /// Up to `limit` of the user's cards in the wallet (active, pending or suspended: declined
+    /// attempts and deleted cards are left out), in creation order (`created_at`, then id),
+    /// starting after `after`.
+    pub async fn provisioned_tokens_of_user(
+        &self,
+        user_id: &str,
+        after: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<ProvisionedTokenRow>, StoreError> {
+        dispatch!(self.reader => provisioned_tokens_of_user(user_id, after, limit))
+    }
+
+    /// Every card (any status) of the user's device, in creation order.
+    pub async fn provisioned_tokens_of_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+    ) -> Result<Vec<ProvisionedTokenRow>, StoreError> {
+        dispatch!(self.reader => provisioned_tokens_of_device(user_id, device_id))
+    }
+
+    /// Changes the user's card `id` in one transaction: `decide` gets the locked row and
+    /// changes what it wants; the changed columns are written. `None` if the user has no such
+    /// card. A decision that leaves the row as it was writes nothing (`changed: false`); one
+    /// that touches a column fixed at insertion (id, owner, device, TUR, network, digits,
+    /// creation time) is refused with [`StoreError::InvalidDecision`] and writes nothing.
+    pub async fn update_provisioned_token<F>(
+        &self,
+        user_id: &str,
+        id: &str,
+        decide: F,
+    ) -> Result<Option<TokenUpdate>, StoreError>
+    where
+        F: FnOnce(&mut ProvisionedTokenRow) + Send,
+    {
+        dispatch!(self.writer => update_provisioned_token(user_id, id, decide))
+    }
+
+    /// Makes the user's card `id` its device's default, clearing the device's previous default,
+    /// in one transaction. `None` if the user has no such card; [`SetDefault::NotEligible`] for
+    /// a declined or deleted card.
+    pub async fn set_default_token(
+        &self,
+        user_id: &str,
+        id: &str,
+        now_unix: i64,
+    ) -> Result<Option<SetDefault>, StoreError> {
+        dispatch!(self.writer => set_default_token(user_id, id, now_unix))
+    }
+
+    // ---- webhooks and transactions ------------------------------------------------------------
+
+    /// Records a token event and applies it to the card holding `tur`, in one transaction: an
+    /// event recorded before is [`WebhookOutcome::Replayed`] (nothing runs); an unknown TUR is
+    /// [`WebhookOutcome::UnknownToken`] and records nothing; otherwise `decide` changes the
+    /// locked row as in [`WalletStore::update_provisioned_token`].
+    pub async fn record_token_event<F>(
+        &self,
+        event: &WebhookEvent,
+        tur: &str,
+        decide: F,
+    ) -> Result<WebhookOutcome<TokenUpdate>, StoreError>
+    where
+        F: FnOnce(&mut ProvisionedTokenRow) + Send,
+    {
+        dispatch!(self.writer => record_token_event(event, tur, decide))
+    }
+
+    /// Records a transaction event and its history entry in one transaction; an event recorded
+    /// before is [`WebhookOutcome::Replayed`]. [`StoreError::Rejected`] if the card or user does
+    /// not exist.
+    pub async fn record_transaction(
+        &self,
+        event: &WebhookEvent,
+        transaction: &TransactionRow,
+    ) -> Result<WebhookOutcome<()>, StoreError> {
+        dispatch!(self.writer => record_transaction(event, transaction))
+    }
+
+    /// Up to `limit` of the user's transactions, newest first (`occurred_at`, then id, both
+    /// descending), of one card when `token_id` is given, starting before `before`.
+    pub async fn transactions_of_user(
+        &self,
+        user_id: &str,
+        token_id: Option<&str>,
+        before: Option<&Cursor>,
+        limit: u32,
+    ) -> Result<Vec<TransactionRow>, StoreError> {
+        dispatch!(self.reader => transactions_of_user(user_id, token_id, before, limit))
     }
 
     // ---- idempotency --------------------------------------------------------------------------

@@ -7,8 +7,10 @@ macro_rules! wallet_backend {
         use crate::StoreError;
         use crate::wallet::rows::{self, Col as _};
         use crate::wallet::{
-            DeviceCursor, DeviceRow, DeviceStatusChange, IdempotencyBegin, IdempotencyClaim,
-            NewSession, NewUser, RefreshOutcome, SessionRow, UserRow, normalize_email,
+            Cursor, DeviceCursor, DeviceRow, DeviceStatusChange, IdempotencyBegin,
+            IdempotencyClaim, NewSession, NewUser, ProvisionedTokenRow, RefreshOutcome,
+            SessionRow, SetDefault, TokenUpdate, TransactionRow, UserRow, WebhookEvent,
+            WebhookOutcome, normalize_email,
         };
 
         type Pool = sqlx::Pool<$db>;
@@ -27,6 +29,12 @@ macro_rules! wallet_backend {
             "s.id, s.user_id, s.created_at, s.expires_at, s.revoked_at, s.revoked_reason";
         const DEVICE_COLUMNS: &str = "id, user_id, name, platform, se_public_jwk, \
              se_key_thumbprint, status, created_at, status_changed_at";
+        const TOKEN_COLUMNS: &str = "id, user_id, device_id, tur, network, fpan_last4, status, \
+             suspended_by, decline_reason, product_name, card_art, verification_methods, \
+             otp_method, is_default, tsp_updated_at, created_at, updated_at";
+        const TRANSACTION_COLUMNS: &str = "id, user_id, token_id, event_id, amount_minor, \
+             currency, approved, response_code, merchant_name, merchant_city, merchant_country, \
+             category, mcc, occurred_at, received_at";
 
         pub(crate) async fn ping(pool: &Pool) -> Result<(), StoreError> {
             sqlx::query("SELECT 1")
@@ -328,6 +336,381 @@ macro_rules! wallet_backend {
             }
             commit(tx, OP).await?;
             Ok(Some(DeviceStatusChange { device, changed }))
+        }
+
+        // ---- cards (provisioned tokens) --------------------------------------------------------
+
+        pub(crate) async fn insert_provisioned_token(
+            pool: &Pool,
+            t: &ProvisionedTokenRow,
+        ) -> Result<(), StoreError> {
+            let sql = format!(
+                "INSERT INTO provisioned_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, \
+                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&t.id)
+                .bind(&t.user_id)
+                .bind(&t.device_id)
+                .bind(&t.tur)
+                .bind(&t.network)
+                .bind(&t.fpan_last4)
+                .bind(&t.status)
+                .bind(&t.suspended_by)
+                .bind(&t.decline_reason)
+                .bind(&t.product_name)
+                .bind(&t.card_art)
+                .bind(&t.verification_methods)
+                .bind(&t.otp_method)
+                .bind(t.is_default)
+                .bind(t.tsp_updated_at_unix)
+                .bind(t.created_at_unix)
+                .bind(t.updated_at_unix)
+                .execute(pool)
+                .await
+                .map_err(StoreError::db("insert_provisioned_token"))?;
+            Ok(())
+        }
+
+        pub(crate) async fn provisioned_token(
+            pool: &Pool,
+            user_id: &str,
+            id: &str,
+        ) -> Result<Option<ProvisionedTokenRow>, StoreError> {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM provisioned_tokens WHERE id = $1 AND user_id = $2"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(id)
+                .bind(user_id)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::db("provisioned_token"))?;
+            row.as_ref().map(rows::provisioned_token).transpose()
+        }
+
+        pub(crate) async fn provisioned_token_by_tur(
+            pool: &Pool,
+            tur: &str,
+        ) -> Result<Option<ProvisionedTokenRow>, StoreError> {
+            let sql = format!("SELECT {TOKEN_COLUMNS} FROM provisioned_tokens WHERE tur = $1");
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tur)
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::db("provisioned_token_by_tur"))?;
+            row.as_ref().map(rows::provisioned_token).transpose()
+        }
+
+        pub(crate) async fn provisioned_tokens_of_user(
+            pool: &Pool,
+            user_id: &str,
+            after: Option<&Cursor>,
+            limit: u32,
+        ) -> Result<Vec<ProvisionedTokenRow>, StoreError> {
+            const OP: &str = "provisioned_tokens_of_user";
+            const LIVE: &str = "status IN ('active', 'pending', 'suspended')";
+            let found = match after {
+                None => {
+                    let sql = format!(
+                        "SELECT {TOKEN_COLUMNS} FROM provisioned_tokens WHERE user_id = $1 \
+                         AND {LIVE} ORDER BY created_at, id LIMIT $2"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(user_id)
+                        .bind(i64::from(limit))
+                        .fetch_all(pool)
+                        .await
+                }
+                Some(c) => {
+                    let sql = format!(
+                        "SELECT {TOKEN_COLUMNS} FROM provisioned_tokens WHERE user_id = $1 \
+                         AND {LIVE} AND (created_at > $2 OR (created_at = $2 AND id > $3)) \
+                         ORDER BY created_at, id LIMIT $4"
+                    );
+                    sqlx::query(sqlx::AssertSqlSafe(sql))
+                        .bind(user_id)
+                        .bind(c.at_unix)
+                        .bind(&c.id)
+                        .bind(i64::from(limit))
+                        .fetch_all(pool)
+                        .await
+                }
+            }
+            .map_err(StoreError::db(OP))?;
+            found.iter().map(rows::provisioned_token).collect()
+        }
+
+        pub(crate) async fn provisioned_tokens_of_device(
+            pool: &Pool,
+            user_id: &str,
+            device_id: &str,
+        ) -> Result<Vec<ProvisionedTokenRow>, StoreError> {
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM provisioned_tokens WHERE user_id = $1 \
+                 AND device_id = $2 ORDER BY created_at, id"
+            );
+            let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(user_id)
+                .bind(device_id)
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::db("provisioned_tokens_of_device"))?;
+            found.iter().map(rows::provisioned_token).collect()
+        }
+
+        /// Locks the card with `column = value` (and `user_id`, when given) for the rest of
+        /// the transaction.
+        async fn lock_token(
+            conn: &mut Conn,
+            column: &'static str,
+            value: &str,
+            user_id: Option<&str>,
+            op: &'static str,
+        ) -> Result<Option<ProvisionedTokenRow>, StoreError> {
+            let owner = if user_id.is_some() { " AND user_id = $2" } else { "" };
+            let sql = format!(
+                "SELECT {TOKEN_COLUMNS} FROM provisioned_tokens WHERE {column} = $1{owner}{}",
+                $lock
+            );
+            let mut query = sqlx::query(sqlx::AssertSqlSafe(sql)).bind(value);
+            if let Some(user_id) = user_id {
+                query = query.bind(user_id);
+            }
+            let row = query
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(StoreError::db(op))?;
+            row.as_ref().map(rows::provisioned_token).transpose()
+        }
+
+        /// Writes the mutable columns of `t` (the rest never changes after insertion).
+        async fn write_token(
+            conn: &mut Conn,
+            t: &ProvisionedTokenRow,
+            op: &'static str,
+        ) -> Result<(), StoreError> {
+            sqlx::query(
+                "UPDATE provisioned_tokens SET status = $2, suspended_by = $3, \
+                 decline_reason = $4, product_name = $5, card_art = $6, \
+                 verification_methods = $7, otp_method = $8, is_default = $9, \
+                 tsp_updated_at = $10, updated_at = $11 WHERE id = $1",
+            )
+            .bind(&t.id)
+            .bind(&t.status)
+            .bind(&t.suspended_by)
+            .bind(&t.decline_reason)
+            .bind(&t.product_name)
+            .bind(&t.card_art)
+            .bind(&t.verification_methods)
+            .bind(&t.otp_method)
+            .bind(t.is_default)
+            .bind(t.tsp_updated_at_unix)
+            .bind(t.updated_at_unix)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db(op))?;
+            Ok(())
+        }
+
+        /// Runs `decide` on a locked copy of `current` and writes what it changed.
+        async fn decide_and_write<F>(
+            conn: &mut Conn,
+            current: ProvisionedTokenRow,
+            decide: F,
+            op: &'static str,
+        ) -> Result<TokenUpdate, StoreError>
+        where
+            F: FnOnce(&mut ProvisionedTokenRow),
+        {
+            let mut next = current.clone();
+            decide(&mut next);
+            if !next.same_identity(&current) {
+                return Err(StoreError::InvalidDecision {
+                    reason: "a card's id, owner, device, TUR, network, digits and creation \
+                             time never change",
+                });
+            }
+            let changed = next != current;
+            if changed {
+                write_token(conn, &next, op).await?;
+            }
+            Ok(TokenUpdate {
+                token: next,
+                changed,
+            })
+        }
+
+        pub(crate) async fn update_provisioned_token<F>(
+            pool: &Pool,
+            user_id: &str,
+            id: &str,
+            decide: F,
+        ) -> Result<Option<TokenUpdate>, StoreError>
+        where
+            F: FnOnce(&mut ProvisionedTokenRow) + Send,
+        {
+            const OP: &str = "update_provisioned_token";
+            let mut tx = begin(pool, OP).await?;
+            let conn: &mut Conn = &mut tx;
+            let Some(current) = lock_token(conn, "id", id, Some(user_id), OP).await? else {
+                commit(tx, OP).await?;
+                return Ok(None);
+            };
+            let update = decide_and_write(conn, current, decide, OP).await?;
+            commit(tx, OP).await?;
+            Ok(Some(update))
+        }
+
+        pub(crate) async fn set_default_token(
+            pool: &Pool,
+            user_id: &str,
+            id: &str,
+            now_unix: i64,
+        ) -> Result<Option<SetDefault>, StoreError> {
+            const OP: &str = "set_default_token";
+            let mut tx = begin(pool, OP).await?;
+            let conn: &mut Conn = &mut tx;
+            let Some(mut token) = lock_token(conn, "id", id, Some(user_id), OP).await? else {
+                commit(tx, OP).await?;
+                return Ok(None);
+            };
+            if matches!(token.status.as_str(), "declined" | "deleted") {
+                commit(tx, OP).await?;
+                return Ok(Some(SetDefault::NotEligible(token)));
+            }
+            if !token.is_default {
+                // Clear the device's other default first: the partial unique index allows one.
+                sqlx::query(
+                    "UPDATE provisioned_tokens SET is_default = $3, updated_at = $4 \
+                     WHERE device_id = $1 AND is_default AND id <> $2",
+                )
+                .bind(&token.device_id)
+                .bind(&token.id)
+                .bind(false)
+                .bind(now_unix)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::db(OP))?;
+                token.is_default = true;
+                token.updated_at_unix = now_unix;
+                write_token(conn, &token, OP).await?;
+            }
+            commit(tx, OP).await?;
+            Ok(Some(SetDefault::Done(token)))
+        }
+
+        // ---- webhooks and transactions --------------------------------------------------------
+
+        /// Records `event` unless it is there already; true when it was new.
+        async fn insert_event(
+            conn: &mut Conn,
+            event: &WebhookEvent,
+            op: &'static str,
+        ) -> Result<bool, StoreError> {
+            let inserted = sqlx::query(
+                "INSERT INTO webhook_events (event_id, kind, received_at) VALUES ($1, $2, $3) \
+                 ON CONFLICT (event_id) DO NOTHING",
+            )
+            .bind(&event.event_id)
+            .bind(&event.kind)
+            .bind(event.received_at_unix)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db(op))?
+            .rows_affected();
+            Ok(inserted > 0)
+        }
+
+        pub(crate) async fn record_token_event<F>(
+            pool: &Pool,
+            event: &WebhookEvent,
+            tur: &str,
+            decide: F,
+        ) -> Result<WebhookOutcome<TokenUpdate>, StoreError>
+        where
+            F: FnOnce(&mut ProvisionedTokenRow) + Send,
+        {
+            const OP: &str = "record_token_event";
+            let mut tx = begin(pool, OP).await?;
+            let conn: &mut Conn = &mut tx;
+            if !insert_event(conn, event, OP).await? {
+                commit(tx, OP).await?;
+                return Ok(WebhookOutcome::Replayed);
+            }
+            let Some(current) = lock_token(conn, "tur", tur, None, OP).await? else {
+                // Dropping the transaction rolls the event back: a redelivery is new again.
+                return Ok(WebhookOutcome::UnknownToken);
+            };
+            let update = decide_and_write(conn, current, decide, OP).await?;
+            commit(tx, OP).await?;
+            Ok(WebhookOutcome::Applied(update))
+        }
+
+        pub(crate) async fn record_transaction(
+            pool: &Pool,
+            event: &WebhookEvent,
+            t: &TransactionRow,
+        ) -> Result<WebhookOutcome<()>, StoreError> {
+            const OP: &str = "record_transaction";
+            let mut tx = begin(pool, OP).await?;
+            let conn: &mut Conn = &mut tx;
+            if !insert_event(conn, event, OP).await? {
+                commit(tx, OP).await?;
+                return Ok(WebhookOutcome::Replayed);
+            }
+            let sql = format!(
+                "INSERT INTO transactions ({TRANSACTION_COLUMNS}) VALUES ($1, $2, $3, $4, $5, \
+                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+            );
+            sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(&t.id)
+                .bind(&t.user_id)
+                .bind(&t.token_id)
+                .bind(&t.event_id)
+                .bind(t.amount_minor)
+                .bind(&t.currency)
+                .bind(t.approved)
+                .bind(&t.response_code)
+                .bind(&t.merchant_name)
+                .bind(&t.merchant_city)
+                .bind(&t.merchant_country)
+                .bind(&t.category)
+                .bind(&t.mcc)
+                .bind(t.occurred_at_unix)
+                .bind(t.received_at_unix)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::db(OP))?;
+            commit(tx, OP).await?;
+            Ok(WebhookOutcome::Applied(()))
+        }
+
+        pub(crate) async fn transactions_of_user(
+            pool: &Pool,
+            user_id: &str,
+            token_id: Option<&str>,
+            before: Option<&Cursor>,
+            limit: u32,
+        ) -> Result<Vec<TransactionRow>, StoreError> {
+            // Newest first; the optional filters are written as `$n IS NULL OR ...` so one
+            // statement serves every combination.
+            let sql = format!(
+                "SELECT {TRANSACTION_COLUMNS} FROM transactions WHERE user_id = $1 \
+                 AND ($2 IS NULL OR token_id = $2) \
+                 AND ($3 IS NULL OR occurred_at < $3 OR (occurred_at = $3 AND id < $4)) \
+                 ORDER BY occurred_at DESC, id DESC LIMIT $5"
+            );
+            let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(user_id)
+                .bind(token_id)
+                .bind(before.map(|c| c.at_unix))
+                .bind(before.map(|c| c.id.as_str()))
+                .bind(i64::from(limit))
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::db("transactions_of_user"))?;
+            found.iter().map(rows::transaction).collect()
         }
 
         // ---- idempotency ----------------------------------------------------------------------

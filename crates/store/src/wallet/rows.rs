@@ -184,6 +184,150 @@ pub enum IdempotencyBegin {
     Mismatch,
 }
 
+/// A card in a device wallet: the wallet's view of one token at the token service.
+///
+/// Names are the store's vocabulary, checked by the schema: `network` is `"visa"`,
+/// `"mastercard"` or `"other"`; `status` is `"active"`, `"pending"` (waiting for the cardholder's
+/// verification), `"suspended"`, `"deleted"` or `"declined"`; `suspended_by` is
+/// `"user"`, `"device_lost"` or `"token_service"`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ProvisionedTokenRow {
+    /// Opaque id, e.g. `crd_` and 22 base64url characters.
+    pub id: String,
+    /// Owner.
+    pub user_id: String,
+    /// The device the token is bound to.
+    pub device_id: String,
+    /// The token service's token unique reference; `None` for a declined attempt.
+    pub tur: Option<String>,
+    /// Card network.
+    pub network: String,
+    /// Last four digits of the funding PAN (not secret; never more).
+    pub fpan_last4: String,
+    /// Lifecycle status.
+    pub status: String,
+    /// Who suspended it, while suspended.
+    pub suspended_by: Option<String>,
+    /// The issuer's reason, for a declined attempt.
+    pub decline_reason: Option<String>,
+    /// The issuer's product name.
+    pub product_name: Option<String>,
+    /// Card art the client shows (an identifier).
+    pub card_art: Option<String>,
+    /// The verification methods offered for a pending token (JSON text written by the API).
+    pub verification_methods: Option<String>,
+    /// The method (`"OTP_SMS"`, `"OTP_EMAIL"`) of the last one-time password sent.
+    pub otp_method: Option<String>,
+    /// The device's default card (at most one per device).
+    pub is_default: bool,
+    /// The token service's time of the status held here, Unix seconds.
+    pub tsp_updated_at_unix: Option<i64>,
+    /// Creation time, Unix seconds.
+    pub created_at_unix: i64,
+    /// Last change, Unix seconds.
+    pub updated_at_unix: i64,
+}
+
+impl ProvisionedTokenRow {
+    /// True when the columns that never change after insertion (id, owner, device, TUR,
+    /// network, FPAN digits, creation time) are the same in both rows.
+    pub(super) fn same_identity(&self, other: &Self) -> bool {
+        self.id == other.id
+            && self.user_id == other.user_id
+            && self.device_id == other.device_id
+            && self.tur == other.tur
+            && self.network == other.network
+            && self.fpan_last4 == other.fpan_last4
+            && self.created_at_unix == other.created_at_unix
+    }
+}
+
+/// The result of a read-decide-write on a card.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TokenUpdate {
+    /// The card after the update.
+    pub token: ProvisionedTokenRow,
+    /// False when the decision left the card as it was (nothing was written).
+    pub changed: bool,
+}
+
+/// What [`WalletStore::set_default_token`](super::WalletStore::set_default_token) did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum SetDefault {
+    /// The card is now its device's default (any other default of the device was cleared).
+    Done(ProvisionedTokenRow),
+    /// The card is declined or deleted and cannot be a default; nothing changed.
+    NotEligible(ProvisionedTokenRow),
+}
+
+/// A position in a list ordered by a time and then an id: a page starts after it (or before
+/// it, for lists read newest first).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Cursor {
+    /// The listed item's time (creation for cards, `occurred_at` for transactions).
+    pub at_unix: i64,
+    /// The listed item's id.
+    pub id: String,
+}
+
+/// A payment in a card's history.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct TransactionRow {
+    /// Opaque id, e.g. `txn_` and 22 base64url characters.
+    pub id: String,
+    /// The card's owner.
+    pub user_id: String,
+    /// The card ([`ProvisionedTokenRow::id`]).
+    pub token_id: String,
+    /// The token service's event id (unique).
+    pub event_id: String,
+    /// Amount in minor units of `currency`.
+    pub amount_minor: i64,
+    /// ISO 4217 alphabetic code.
+    pub currency: String,
+    /// True when the issuer approved it.
+    pub approved: bool,
+    /// The authorization's response code (DE 39), two characters.
+    pub response_code: String,
+    /// Cleaned merchant name.
+    pub merchant_name: String,
+    /// Merchant city, when known.
+    pub merchant_city: Option<String>,
+    /// Merchant country (ISO 3166 alpha-2), when known.
+    pub merchant_country: Option<String>,
+    /// Spending category (`domain::enrich::Category` name).
+    pub category: String,
+    /// Merchant category code as received.
+    pub mcc: String,
+    /// When the payment happened (the token service's clock), Unix seconds.
+    pub occurred_at_unix: i64,
+    /// When the event arrived, Unix seconds.
+    pub received_at_unix: i64,
+}
+
+/// A webhook event, recorded once by its id.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct WebhookEvent {
+    /// The sender's event id.
+    pub event_id: String,
+    /// `"token_updated"` or `"transaction"`.
+    pub kind: String,
+    /// Arrival time, Unix seconds.
+    pub received_at_unix: i64,
+}
+
+/// What recording a webhook event did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum WebhookOutcome<T> {
+    /// The event was new: it is recorded and its effect applied, in one transaction.
+    Applied(T),
+    /// The event was recorded before: nothing was done again.
+    Replayed,
+    /// The event names a token this wallet does not hold: nothing was recorded, so a
+    /// redelivery is processed afresh.
+    UnknownToken,
+}
+
 // ---- decoding ---------------------------------------------------------------------------------
 
 /// Reads one column, mapping any decoding failure to [`StoreError::Corrupt`].
@@ -195,6 +339,7 @@ pub(super) trait Col {
     fn bytes(&self, col: &'static str) -> Result<Vec<u8>, StoreError>;
     fn opt_bytes(&self, col: &'static str) -> Result<Option<Vec<u8>>, StoreError>;
     fn opt_i32(&self, col: &'static str) -> Result<Option<i32>, StoreError>;
+    fn bool(&self, col: &'static str) -> Result<bool, StoreError>;
 }
 
 macro_rules! impl_col {
@@ -225,6 +370,10 @@ macro_rules! impl_col {
                     .map_err(|_| StoreError::Corrupt { column: col })
             }
             fn opt_i32(&self, col: &'static str) -> Result<Option<i32>, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+            fn bool(&self, col: &'static str) -> Result<bool, StoreError> {
                 self.try_get(col)
                     .map_err(|_| StoreError::Corrupt { column: col })
             }
@@ -292,4 +441,46 @@ pub(super) fn hash<R: Col>(r: &R, col: &'static str) -> Result<[u8; 32], StoreEr
     r.bytes(col)?
         .try_into()
         .map_err(|_| StoreError::Corrupt { column: col })
+}
+
+pub(super) fn provisioned_token<R: Col>(r: &R) -> Result<ProvisionedTokenRow, StoreError> {
+    Ok(ProvisionedTokenRow {
+        id: r.text("id")?,
+        user_id: r.text("user_id")?,
+        device_id: r.text("device_id")?,
+        tur: r.opt_text("tur")?,
+        network: r.text("network")?,
+        fpan_last4: r.text("fpan_last4")?,
+        status: r.text("status")?,
+        suspended_by: r.opt_text("suspended_by")?,
+        decline_reason: r.opt_text("decline_reason")?,
+        product_name: r.opt_text("product_name")?,
+        card_art: r.opt_text("card_art")?,
+        verification_methods: r.opt_text("verification_methods")?,
+        otp_method: r.opt_text("otp_method")?,
+        is_default: r.bool("is_default")?,
+        tsp_updated_at_unix: r.opt_i64("tsp_updated_at")?,
+        created_at_unix: r.i64("created_at")?,
+        updated_at_unix: r.i64("updated_at")?,
+    })
+}
+
+pub(super) fn transaction<R: Col>(r: &R) -> Result<TransactionRow, StoreError> {
+    Ok(TransactionRow {
+        id: r.text("id")?,
+        user_id: r.text("user_id")?,
+        token_id: r.text("token_id")?,
+        event_id: r.text("event_id")?,
+        amount_minor: r.i64("amount_minor")?,
+        currency: r.text("currency")?,
+        approved: r.bool("approved")?,
+        response_code: r.text("response_code")?,
+        merchant_name: r.text("merchant_name")?,
+        merchant_city: r.opt_text("merchant_city")?,
+        merchant_country: r.opt_text("merchant_country")?,
+        category: r.text("category")?,
+        mcc: r.text("mcc")?,
+        occurred_at_unix: r.i64("occurred_at")?,
+        received_at_unix: r.i64("received_at")?,
+    })
 }
