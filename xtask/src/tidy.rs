@@ -54,7 +54,10 @@ const L0_EXTERNAL: &[(&str, &str)] = &[
     ("des", "RustCrypto DES / 3DES (EMV key derivation, ARQC)"),
     ("hex", "hex text codec"),
     ("hmac", "RustCrypto HMAC (JWS HS256)"),
-    ("p256", "RustCrypto P-256 ECDH and ECDSA (JWE ECDH-ES, JWS ES256); randomness is passed in"),
+    (
+        "p256",
+        "RustCrypto P-256 ECDH and ECDSA (JWE ECDH-ES, JWS ES256); randomness is passed in",
+    ),
     ("serde", "JOSE headers and JWKs are JSON by definition"),
     ("serde_json", "JOSE headers and JWKs are JSON by definition"),
     ("sha1", "RustCrypto SHA-1 (EMV Book 2 A1.4.2 Option B)"),
