@@ -521,9 +521,10 @@ fn describe_added(c: &Value) -> String {
             for m in c["verification_methods"].as_array().into_iter().flatten() {
                 let kind = m["type"].as_str().unwrap_or("?");
                 match kind {
-                    "ISSUER_APP" => text.push_str(
-                        "\n  - approve in your bank's app (demo: `tapwallet issuer approve <TUR>`)",
-                    ),
+                    "ISSUER_APP" => text.push_str(&format!(
+                        "\n  - approve in your bank's app (demo: `tapwallet issuer approve {}`)",
+                        c["token_ref"].as_str().unwrap_or("TUR")
+                    )),
                     _ => text.push_str(&format!(
                         "\n  - {kind}: a code {} {} (demo gateway: `tapwallet outbox`); then \
                          `tapwallet device verify {id} --otp CODE`",

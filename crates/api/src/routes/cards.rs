@@ -202,6 +202,11 @@ pub struct Card {
     pub status: CardStatus,
     /// The card network.
     pub network: Network,
+    /// The token's unique reference at the token service (not a card number): what the
+    /// issuer's app and support refer to. Absent for declined cards (no token exists).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(example = "DNITHE0123456789ABCDEF0123456789AB")]
+    pub token_ref: Option<String>,
     /// Last four digits of the card number.
     #[schema(example = "1111", min_length = 4, max_length = 4)]
     pub fpan_last4: String,
@@ -372,6 +377,7 @@ impl Card {
             device_id: row.device_id,
             status,
             network,
+            token_ref: row.tur,
             fpan_last4: row.fpan_last4,
             product_name: row.product_name,
             card_art: row.card_art,
