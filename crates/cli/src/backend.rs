@@ -145,6 +145,16 @@ pub(crate) async fn start(
     args: &BackendArgs,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<Running> {
+    start_with(args, shutdown, false).await
+}
+
+/// [`start`]; `lift_limits` raises every per-user and per-client rate limit out of the way
+/// (load generators only: one bench user provisions far more often than a person).
+pub(crate) async fn start_with(
+    args: &BackendArgs,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+    lift_limits: bool,
+) -> anyhow::Result<Running> {
     create_parent(&args.wallet_database_url)?;
     let store = api::WalletStore::open(&args.wallet_database_url)
         .await
@@ -159,9 +169,24 @@ pub(crate) async fn start(
         clock(),
     )
     .map_err(|e| anyhow!("token service client: {e}"))?;
-    let config = api::Config::new(jwt_key(args)?)
+    let mut config = api::Config::new(jwt_key(args)?)
         .map_err(|e| anyhow!("{e}"))?
         .with_token_service(Arc::new(tsp));
+    if lift_limits {
+        let lifted = || {
+            api::ratelimit::RateLimiter::new(api::ratelimit::RateLimit {
+                burst: 1_000_000_000,
+                refill_every_secs: 1,
+            })
+        };
+        config.rate_limits = api::ratelimit::RateLimits {
+            login_per_email: lifted(),
+            login_per_client: lifted(),
+            signup_per_client: lifted(),
+            provision_per_user: lifted(),
+            otp_per_user: lifted(),
+        };
+    }
     let state = api::AppState::new(store.clone(), config, clock())
         .await
         .map_err(|e| anyhow!("starting the wallet backend: {e:?}"))?;

@@ -49,6 +49,9 @@ pub(crate) enum BenchCommand {
     /// Drive authorizations (each with a fresh valid cryptogram) through acquirer, network and
     /// issuer over TCP; report throughput and latency percentiles.
     Auth(AuthArgs),
+    /// Many users provisioning cards at once over HTTPS (green and OTP paths) through the
+    /// wallet backend, the token service and the issuer's ID&V; report throughput and latency.
+    Provision(crate::bench_provision::ProvisionArgs),
 }
 
 /// Flags of `tapwallet bench auth`.
@@ -83,6 +86,7 @@ pub(crate) struct AuthArgs {
 pub(crate) async fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Auth(args) => auth(args).await,
+        BenchCommand::Provision(args) => crate::bench_provision::run(args).await,
     }
 }
 
@@ -106,7 +110,7 @@ const USER_HZ: u64 = 100;
 /// The bench's stopwatch. Monotonic time measures the run; it decides nothing in a
 /// transaction, which read the wall clock through the hosts' clock seam.
 #[allow(clippy::disallowed_methods)]
-fn stopwatch() -> Instant {
+pub(crate) fn stopwatch() -> Instant {
     Instant::now()
 }
 
@@ -157,12 +161,12 @@ fn check(args: &AuthArgs) -> anyhow::Result<()> {
 }
 
 /// A directory of its own under the temporary directory, removed on drop.
-struct TempDir {
-    path: PathBuf,
+pub(crate) struct TempDir {
+    pub(crate) path: PathBuf,
 }
 
 impl TempDir {
-    fn new() -> anyhow::Result<Self> {
+    pub(crate) fn new() -> anyhow::Result<Self> {
         let mut salt = [0u8; 4];
         getrandom::fill(&mut salt).map_err(|e| anyhow::anyhow!("randomness: {e}"))?;
         let name = format!(
@@ -627,7 +631,7 @@ impl IdSource {
 
 /// CPU time this process used so far (all threads, user + system), from `/proc/self/stat`;
 /// `None` where that file does not exist.
-fn process_cpu() -> Option<Duration> {
+pub(crate) fn process_cpu() -> Option<Duration> {
     let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
     // Fields after the command name (which may hold spaces) start at field 3, "state";
     // utime and stime are fields 14 and 15.
@@ -640,7 +644,7 @@ fn process_cpu() -> Option<Duration> {
 }
 
 /// `n` as a float, without a lossy cast.
-fn float(n: u64) -> f64 {
+pub(crate) fn float(n: u64) -> f64 {
     let high = u32::try_from(n >> 32).unwrap_or(u32::MAX);
     let low = u32::try_from(n & 0xFFFF_FFFF).unwrap_or(u32::MAX);
     f64::from(high).mul_add(4_294_967_296.0, f64::from(low))

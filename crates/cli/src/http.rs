@@ -186,6 +186,95 @@ impl Client {
     }
 }
 
+/// A kept-alive HTTP/1.1 connection to the backend (for load generators: one TLS handshake,
+/// many requests). Reconnects once when the server closed it.
+pub(crate) struct Conn {
+    client: Client,
+    sender: Option<hyper::client::conn::http1::SendRequest<Full<Bytes>>>,
+}
+
+impl Client {
+    /// A connection that is opened on first use and kept.
+    pub(crate) fn keep_alive(&self) -> Conn {
+        Conn {
+            client: self.clone(),
+            sender: None,
+        }
+    }
+}
+
+impl Conn {
+    async fn open(&self) -> anyhow::Result<hyper::client::conn::http1::SendRequest<Full<Bytes>>> {
+        let c = &self.client;
+        let tcp = TcpStream::connect((c.host.as_str(), c.port)).await?;
+        tcp.set_nodelay(true)?;
+        let sender = match &c.tls {
+            Some((connector, name)) => {
+                let stream = connector.connect(name.clone(), tcp).await?;
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(stream)).await?;
+                tokio::spawn(connection);
+                sender
+            }
+            None => {
+                let (sender, connection) =
+                    hyper::client::conn::http1::handshake(TokioIo::new(tcp)).await?;
+                tokio::spawn(connection);
+                sender
+            }
+        };
+        Ok(sender)
+    }
+
+    /// Sends one request on the kept connection; `body` as JSON.
+    pub(crate) async fn send(
+        &mut self,
+        method: &str,
+        path: &str,
+        bearer: Option<&str>,
+        body: Option<&Value>,
+    ) -> anyhow::Result<Answer> {
+        for attempt in 0..2 {
+            let mut sender = match self.sender.take() {
+                Some(s) if !s.is_closed() => s,
+                _ => self.open().await?,
+            };
+            let mut request = hyper::Request::builder()
+                .method(method)
+                .uri(path)
+                .header("host", format!("{}:{}", self.client.host, self.client.port))
+                .header("accept", "application/json");
+            if let Some(token) = bearer {
+                request = request.header("authorization", format!("Bearer {token}"));
+            }
+            let payload = match body {
+                Some(v) => {
+                    request = request.header("content-type", "application/json");
+                    Bytes::from(serde_json::to_vec(v)?)
+                }
+                None => Bytes::new(),
+            };
+            sender.ready().await.ok();
+            match sender.send_request(request.body(Full::new(payload))?).await {
+                Ok(response) => {
+                    let status = response.status().as_u16();
+                    let bytes = response.into_body().collect().await?.to_bytes();
+                    let body = if bytes.is_empty() {
+                        Value::Null
+                    } else {
+                        serde_json::from_slice(&bytes).unwrap_or(Value::Null)
+                    };
+                    self.sender = Some(sender);
+                    return Ok(Answer { status, body });
+                }
+                Err(e) if attempt == 0 && e.is_canceled() => continue,
+                Err(e) => return Err(e.into()),
+            }
+        }
+        bail!("the backend closed the connection twice")
+    }
+}
+
 async fn exchange<S>(
     io: TokioIo<S>,
     request: hyper::Request<Full<Bytes>>,

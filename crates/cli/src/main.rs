@@ -3,6 +3,7 @@
 
 mod backend;
 mod bench;
+mod bench_provision;
 mod demo;
 mod device;
 mod env;

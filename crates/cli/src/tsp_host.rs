@@ -82,6 +82,19 @@ pub(crate) fn token_service(
     callback_url: Option<String>,
     callback_ca: Option<&Path>,
 ) -> anyhow::Result<Arc<tsp::Tsp>> {
+    let idv: Arc<dyn issuer::idv::IssuerIdv> = Arc::new(idv(store, issuer_hash_key)?);
+    token_service_with(store, vault, token_imk, idv, callback_url, callback_ca)
+}
+
+/// [`token_service`] asking `idv` for ID&V.
+pub(crate) fn token_service_with(
+    store: &Store,
+    vault: network::vault::VaultKeys,
+    token_imk: emv_crypto::MasterKey,
+    idv: Arc<dyn issuer::idv::IssuerIdv>,
+    callback_url: Option<String>,
+    callback_ca: Option<&Path>,
+) -> anyhow::Result<Arc<tsp::Tsp>> {
     let encryption_key =
         jose::Jwk::from_private_bytes(&key32(seed::TSP_ENCRYPTION_KEY_HEX, "TSP encryption key")?)
             .map_err(|e| anyhow!("TSP encryption key: {e}"))?
@@ -111,7 +124,6 @@ pub(crate) fn token_service(
         )),
         None => Arc::new(tsp::HttpNotifier::plain(Duration::from_secs(5))),
     };
-    let idv: Arc<dyn issuer::idv::IssuerIdv> = Arc::new(idv(store, issuer_hash_key)?);
     let service = tsp::Tsp::new(store.clone(), config, idv, notifier, clock())
         .map_err(|e| anyhow!("token service: {e}"))?;
     Ok(Arc::new(service))

@@ -353,7 +353,8 @@ pub struct BenchCard {
 /// The most bench cards [`seed_bench_cards`] numbers (seven digits of index).
 pub const BENCH_CARDS_MAX: usize = 10_000_000;
 
-fn bench_pan(prefix: &str, index: usize) -> Result<Pan, SeedError> {
+/// The `index`-th bench card number under `prefix` (8 digits): 16 digits, Luhn-valid.
+pub fn bench_pan(prefix: &str, index: usize) -> Result<Pan, SeedError> {
     let partial = format!("{prefix}{index:07}");
     let check = cards::luhn_check_digit(&partial).ok_or("bench card number is not digits")?;
     Ok(Pan::parse(&format!("{partial}{check}"))?)
