@@ -588,7 +588,7 @@ mod tests {
         assert_eq!(layer_violations(&ok, &empty), Vec::<String>::new());
 
         let bad = [
-            package("tlv", &[("serde", None), ("tokio", Some("dev"))]),
+            package("tlv", &[("regex", None), ("tokio", Some("dev"))]),
             package("cards", &[("store", None)]),
             package("store", &[("harness", None)]),
             package("harness", &[]),
@@ -596,7 +596,7 @@ mod tests {
         let v = layer_violations(&bad, &empty);
         assert_eq!(v.len(), 4, "{v:#?}");
         assert!(
-            v[0].contains("crate tlv") && v[0].contains("`serde`"),
+            v[0].contains("crate tlv") && v[0].contains("`regex`"),
             "{v:#?}"
         );
         assert!(v[1].contains("crate tlv") && v[1].contains("dev dependency on `tokio`"));
