@@ -88,7 +88,8 @@ fn doc(root: &Path) -> Result<()> {
 /// Third-party checks: pyemv recomputes the cryptograms and ARPCs that `tapwallet tap` produces;
 /// pyiso8583 encodes and decodes the same ISO 8583 messages as the `iso8583` crate; jwcrypto
 /// decrypts and verifies what the `jose` crate produces, and the other way round; schemathesis
-/// fuzzes the wallet backend against its OpenAPI document.
+/// fuzzes the wallet backend against its OpenAPI document; jwcrypto opens a real token payload
+/// with the device's key.
 /// Needs python3 with pyemv, pyiso8583 4.0.1, jwcrypto and schemathesis (`scripts/test`
 /// installs them).
 fn interop(root: &Path) -> Result<()> {
@@ -105,6 +106,7 @@ fn interop(root: &Path) -> Result<()> {
         vec!["scripts/interop/acquirer_check.py", bin.as_str()],
         vec!["scripts/interop/jose_check.py"],
         vec!["scripts/interop/schemathesis_check.py", bin.as_str()],
+        vec!["scripts/interop/payload_check.py", bin.as_str()],
     ] {
         run(std::process::Command::new("python3")
             .current_dir(root)
