@@ -547,13 +547,29 @@ fn describe_added(c: &Value) -> String {
     }
 }
 
-/// One line per transaction: amount, outcome, enriched merchant.
+/// `YYYY-MM-DD HH:MM UTC` from Unix seconds.
+fn when(unix: i64) -> String {
+    let Ok(date) = cards::Date::from_unix_seconds(unix) else {
+        return unix.to_string();
+    };
+    let minutes = unix.rem_euclid(86_400) / 60;
+    format!(
+        "{:04}-{:02}-{:02} {:02}:{:02} UTC",
+        date.year(),
+        date.month(),
+        date.day(),
+        minutes / 60,
+        minutes % 60
+    )
+}
+
+/// One line per transaction: when, amount, outcome, enriched merchant.
 fn transaction_line(t: &Value) -> String {
     let minor = t["amount_minor"].as_i64().unwrap_or(0);
     let m = &t["merchant"];
     format!(
         "{}  {:>9} {}  {:<8} {} ({}{}) [{}]",
-        t["occurred_at"].as_i64().unwrap_or(0),
+        when(t["occurred_at"].as_i64().unwrap_or(0)),
         format!("{}.{:02}", minor / 100, (minor % 100).abs()),
         t["currency"].as_str().unwrap_or(""),
         if t["approved"] == true {
@@ -682,4 +698,28 @@ async fn authed(
     http.send(method, path, Some(&token), None, body)
         .await?
         .ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn history_times_read_as_utc_dates() {
+        assert_eq!(when(1_795_435_200), "2026-11-23 12:00 UTC");
+        // Outside the calendar `cards::Date` supports (2000-2099): the raw seconds.
+        assert_eq!(when(0), "0");
+        let t = json!({
+            "occurred_at": 1_795_452_941,
+            "amount_minor": 750,
+            "currency": "EUR",
+            "approved": true,
+            "merchant": {"name": "Tapwallet Cafe", "city": "Paris", "country": "FR",
+                         "category": "food_and_drink"},
+        });
+        assert_eq!(
+            transaction_line(&t),
+            "2026-11-23 16:55 UTC       7.50 EUR  approved Tapwallet Cafe (Paris, FR) [food_and_drink]"
+        );
+    }
 }
