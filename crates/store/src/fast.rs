@@ -297,6 +297,14 @@ impl Get for rusqlite::Row<'_> {
         self.get(col)
             .map_err(|_| StoreError::Corrupt { column: col })
     }
+    fn opt_bytes(&self, col: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+        self.get(col)
+            .map_err(|_| StoreError::Corrupt { column: col })
+    }
+    fn opt_i32(&self, col: &'static str) -> Result<Option<i32>, StoreError> {
+        self.get(col)
+            .map_err(|_| StoreError::Corrupt { column: col })
+    }
     fn boolean(&self, col: &'static str) -> Result<bool, StoreError> {
         self.get(col)
             .map_err(|_| StoreError::Corrupt { column: col })

@@ -357,6 +357,8 @@ pub(crate) trait Get {
     fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError>;
     fn opt_i64(&self, col: &'static str) -> Result<Option<i64>, StoreError>;
     fn bytes(&self, col: &'static str) -> Result<Vec<u8>, StoreError>;
+    fn opt_bytes(&self, col: &'static str) -> Result<Option<Vec<u8>>, StoreError>;
+    fn opt_i32(&self, col: &'static str) -> Result<Option<i32>, StoreError>;
     fn boolean(&self, col: &'static str) -> Result<bool, StoreError>;
 
     fn hash(&self, col: &'static str) -> Result<[u8; 32], StoreError> {
@@ -394,6 +396,14 @@ macro_rules! impl_get {
                     .map_err(|_| StoreError::Corrupt { column: col })
             }
             fn bytes(&self, col: &'static str) -> Result<Vec<u8>, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+            fn opt_bytes(&self, col: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
+                self.try_get(col)
+                    .map_err(|_| StoreError::Corrupt { column: col })
+            }
+            fn opt_i32(&self, col: &'static str) -> Result<Option<i32>, StoreError> {
                 self.try_get(col)
                     .map_err(|_| StoreError::Corrupt { column: col })
             }

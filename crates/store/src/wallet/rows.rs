@@ -3,10 +3,6 @@
 //! As in the hosts' rows, names (`platform`, `status`) are the backend's vocabulary, stored as
 //! text and checked by the schema; only the store's own outcomes are enums here.
 
-use sqlx::Row as _;
-use sqlx::postgres::PgRow;
-use sqlx::sqlite::SqliteRow;
-
 use crate::StoreError;
 
 /// A new wallet user (the backend makes the id and the password hash).
@@ -330,59 +326,8 @@ pub enum WebhookOutcome<T> {
 
 // ---- decoding ---------------------------------------------------------------------------------
 
-/// Reads one column, mapping any decoding failure to [`StoreError::Corrupt`].
-pub(super) trait Col {
-    fn i64(&self, col: &'static str) -> Result<i64, StoreError>;
-    fn opt_i64(&self, col: &'static str) -> Result<Option<i64>, StoreError>;
-    fn text(&self, col: &'static str) -> Result<String, StoreError>;
-    fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError>;
-    fn bytes(&self, col: &'static str) -> Result<Vec<u8>, StoreError>;
-    fn opt_bytes(&self, col: &'static str) -> Result<Option<Vec<u8>>, StoreError>;
-    fn opt_i32(&self, col: &'static str) -> Result<Option<i32>, StoreError>;
-    fn bool(&self, col: &'static str) -> Result<bool, StoreError>;
-}
-
-macro_rules! impl_col {
-    ($row:ty) => {
-        impl Col for $row {
-            fn i64(&self, col: &'static str) -> Result<i64, StoreError> {
-                self.try_get(col)
-                    .map_err(|_| StoreError::Corrupt { column: col })
-            }
-            fn opt_i64(&self, col: &'static str) -> Result<Option<i64>, StoreError> {
-                self.try_get(col)
-                    .map_err(|_| StoreError::Corrupt { column: col })
-            }
-            fn text(&self, col: &'static str) -> Result<String, StoreError> {
-                self.try_get(col)
-                    .map_err(|_| StoreError::Corrupt { column: col })
-            }
-            fn opt_text(&self, col: &'static str) -> Result<Option<String>, StoreError> {
-                self.try_get(col)
-                    .map_err(|_| StoreError::Corrupt { column: col })
-            }
-            fn bytes(&self, col: &'static str) -> Result<Vec<u8>, StoreError> {
-                self.try_get(col)
-                    .map_err(|_| StoreError::Corrupt { column: col })
-            }
-            fn opt_bytes(&self, col: &'static str) -> Result<Option<Vec<u8>>, StoreError> {
-                self.try_get(col)
-                    .map_err(|_| StoreError::Corrupt { column: col })
-            }
-            fn opt_i32(&self, col: &'static str) -> Result<Option<i32>, StoreError> {
-                self.try_get(col)
-                    .map_err(|_| StoreError::Corrupt { column: col })
-            }
-            fn bool(&self, col: &'static str) -> Result<bool, StoreError> {
-                self.try_get(col)
-                    .map_err(|_| StoreError::Corrupt { column: col })
-            }
-        }
-    };
-}
-
-impl_col!(SqliteRow);
-impl_col!(PgRow);
+/// Column access: the store's one [`crate::rows::Get`], shared with the hosts' rows.
+pub(super) use crate::rows::Get as Col;
 
 pub(super) fn user<R: Col>(r: &R) -> Result<UserRow, StoreError> {
     Ok(UserRow {
@@ -458,7 +403,7 @@ pub(super) fn provisioned_token<R: Col>(r: &R) -> Result<ProvisionedTokenRow, St
         card_art: r.opt_text("card_art")?,
         verification_methods: r.opt_text("verification_methods")?,
         otp_method: r.opt_text("otp_method")?,
-        is_default: r.bool("is_default")?,
+        is_default: r.boolean("is_default")?,
         tsp_updated_at_unix: r.opt_i64("tsp_updated_at")?,
         created_at_unix: r.i64("created_at")?,
         updated_at_unix: r.i64("updated_at")?,
@@ -473,7 +418,7 @@ pub(super) fn transaction<R: Col>(r: &R) -> Result<TransactionRow, StoreError> {
         event_id: r.text("event_id")?,
         amount_minor: r.i64("amount_minor")?,
         currency: r.text("currency")?,
-        approved: r.bool("approved")?,
+        approved: r.boolean("approved")?,
         response_code: r.text("response_code")?,
         merchant_name: r.text("merchant_name")?,
         merchant_city: r.opt_text("merchant_city")?,
