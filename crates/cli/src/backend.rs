@@ -64,21 +64,6 @@ pub(crate) struct BackendArgs {
     pub(crate) data_dir: PathBuf,
 }
 
-/// Writes a new file readable by its owner only.
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .mode(0o600)
-        .open(path)
-        .with_context(|| format!("cannot create {}", path.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    Ok(())
-}
-
 fn jwt_key(args: &BackendArgs) -> anyhow::Result<Vec<u8>> {
     if let Some(hex_key) = &args.jwt_key {
         return hex::decode(hex_key.trim()).context("--jwt-key is not hex");
@@ -88,7 +73,7 @@ fn jwt_key(args: &BackendArgs) -> anyhow::Result<Vec<u8>> {
         std::fs::create_dir_all(&args.data_dir)?;
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|e| anyhow!("no randomness: {e}"))?;
-        write_private(&path, hex::encode(key).as_bytes())?;
+        crate::device::write_private(&path, hex::encode(key).as_bytes())?;
     }
     let text = std::fs::read_to_string(&path)?;
     hex::decode(text.trim()).with_context(|| format!("{} is not hex", path.display()))

@@ -230,8 +230,9 @@ impl DeviceState {
     }
 }
 
-/// Writes `bytes` to `path` readable by its owner only (written beside it, then renamed).
-fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
+/// Writes `bytes` to `path` readable by its owner only (written beside it, synced, then
+/// renamed, so a crash leaves the old file or the new one).
+pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     use std::io::Write as _;
     use std::os::unix::fs::OpenOptionsExt as _;
     let tmp = path.with_extension("tmp");

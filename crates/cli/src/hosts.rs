@@ -196,7 +196,6 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
     let store = open_store(&args.store).await?;
     let issuer = Arc::new(issuer_host(store.clone(), &args.keys)?);
     let vault = vault(&args.keys)?;
-    let vault_keys_again = crate::hosts::vault(&args.keys)?;
     if seed::seed(&store, &issuer, &vault)
         .await
         .map_err(|e| anyhow::anyhow!("seeding the demo world: {e}"))?
@@ -259,7 +258,7 @@ pub(crate) async fn up(args: &UpArgs) -> anyhow::Result<ExitCode> {
     let backend = crate::backend::start(&args.backend, stopped(stop_rx.clone())).await?;
     let token_service = crate::tsp_host::token_service(
         &store,
-        vault_keys_again,
+        crate::hosts::vault(&args.keys)?,
         args.keys.token_imk()?,
         args.keys.issuer_hash_key()?,
         Some(format!("{}/v1/webhooks/tsp", backend.url)),

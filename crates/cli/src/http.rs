@@ -44,6 +44,25 @@ impl Answer {
     }
 }
 
+/// A TLS client configuration (ring provider) trusting exactly the PEM certificates at `ca`.
+pub(crate) fn trusting(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
+    let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        roots
+            .add(cert.with_context(|| format!("{} is not PEM", ca.display()))?)
+            .context("certificate not usable as a trust anchor")?;
+    }
+    Ok(Arc::new(
+        rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()?
+        .with_root_certificates(roots)
+        .with_no_client_auth(),
+    ))
+}
+
 /// "404 Not Found: no such device" plus field errors, from a problem+json body.
 pub(crate) fn problem_text(status: u16, body: &Value) -> String {
     let title = body.get("title").and_then(Value::as_str).unwrap_or("error");
@@ -90,22 +109,10 @@ impl Client {
                 "an https backend needs a certificate to trust: --ca-cert FILE (tapwallet up \
                  writes its development certificate to DATA_DIR/tls/tapwallet-dev-cert.pem)",
             )?;
-            let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_slice_iter(&pem) {
-                roots
-                    .add(cert.with_context(|| format!("{} is not PEM", ca.display()))?)
-                    .context("certificate not usable as a trust anchor")?;
-            }
-            let config = rustls::ClientConfig::builder_with_provider(Arc::new(
-                rustls::crypto::ring::default_provider(),
-            ))
-            .with_safe_default_protocol_versions()?
-            .with_root_certificates(roots)
-            .with_no_client_auth();
+            let config = trusting(ca)?;
             let name = ServerName::try_from(host.clone())
                 .with_context(|| format!("{host:?} is not a valid TLS server name"))?;
-            Some((tokio_rustls::TlsConnector::from(Arc::new(config)), name))
+            Some((tokio_rustls::TlsConnector::from(config), name))
         } else {
             None
         };

@@ -11,8 +11,6 @@ use std::time::Duration;
 
 use anyhow::{Context as _, anyhow};
 use clap::Args;
-use rustls::pki_types::CertificateDer;
-use rustls::pki_types::pem::PemObject as _;
 use serde_json::json;
 use store::Store;
 use tokio::net::TcpListener;
@@ -52,23 +50,6 @@ pub(crate) fn idv(
             rules: issuer::idv::IdvRules::default(),
         },
         clock(),
-    ))
-}
-
-/// A TLS client configuration trusting exactly the PEM certificate at `ca`.
-fn trusting(ca: &Path) -> anyhow::Result<Arc<rustls::ClientConfig>> {
-    let pem = std::fs::read(ca).with_context(|| format!("reading {}", ca.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        roots.add(cert.context("bad PEM certificate")?)?;
-    }
-    Ok(Arc::new(
-        rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()?
-        .with_root_certificates(roots)
-        .with_no_client_auth(),
     ))
 }
 
@@ -119,7 +100,7 @@ pub(crate) fn token_service_with(
     };
     let notifier: Arc<dyn tsp::Notifier> = match callback_ca {
         Some(ca) => Arc::new(tsp::HttpNotifier::with_tls(
-            trusting(ca)?,
+            crate::http::trusting(ca)?,
             Duration::from_secs(5),
         )),
         None => Arc::new(tsp::HttpNotifier::plain(Duration::from_secs(5))),
