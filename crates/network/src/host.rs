@@ -20,6 +20,7 @@ use store::{Store, TokenRow};
 use tlv::{Tag, TagMap};
 use tokio::net::TcpListener;
 
+use crate::atc_uses::AtcUses;
 use crate::vault::VaultKeys;
 
 /// The wall clock, as Unix seconds (injected so tests control time).
@@ -71,8 +72,14 @@ pub struct Network {
     /// Where transaction events go (none: not reported).
     events: Option<tokio::sync::mpsc::UnboundedSender<TransactionEvent>>,
     /// Recent answers by request identity (STAN, RRN, terminal, merchant), so a retransmitted
-    /// request gets its original answer rather than a replay decline. In memory: after a
-    /// restart a retransmission is declined 59 and the acquirer reverses it.
+    /// request gets its original answer rather than a replay decline: the fast path, in
+    /// memory. The durable fallback, for a retransmission this memory no longer holds (after a
+    /// restart, or on another network process) or not yet (a copy arriving while the first is
+    /// in flight), is the token row's record of who consumed its recent ATCs (`AtcUses`): a
+    /// request whose ATC was consumed by the same identity and cryptogram inside
+    /// [`DUPLICATE_WINDOW_SECS`] goes to the issuer again, whose own durable duplicate check
+    /// answers it with the original decision (nothing posted twice), and its answer is rebuilt
+    /// as the first one was, without a second transaction event.
     recent: std::sync::Mutex<RecentAnswers>,
 }
 
@@ -107,7 +114,8 @@ impl RecentAnswers {
     }
 }
 
-/// How long a request identity is remembered for duplicate detection, in seconds.
+/// How long a request identity is remembered for duplicate detection, in seconds (in memory,
+/// and in the token row's ATC uses).
 const DUPLICATE_WINDOW_SECS: i64 = 600;
 /// Answers remembered at most.
 const DUPLICATE_CAPACITY: usize = 100_000;
@@ -164,6 +172,20 @@ struct TokenContext {
     icc: TagMap,
     arqc: [u8; 8],
     row: TokenRow,
+    /// The ATC was already consumed, by this same request: a retransmission, already
+    /// reported (no second transaction event).
+    retransmission: bool,
+}
+
+/// What the ATC check made of a request with a valid cryptogram.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum AtcOutcome {
+    /// A new ATC: consumed now, by this request.
+    Fresh,
+    /// Consumed before by this same request (identity and cryptogram): a retransmission.
+    Retransmission,
+    /// Consumed by another request, or older than the window: a replay.
+    Replay,
 }
 
 impl Network {
@@ -185,8 +207,10 @@ impl Network {
     }
 
     /// Reports every token authorization that passed the token checks to `events` (for the
-    /// token requestor's transaction history). Best effort: an event still in the channel when
-    /// the process stops is lost; the authorization itself is not.
+    /// token requestor's transaction history), once: a retransmission is not reported again
+    /// (the token service gives each event a fresh id, so a second one would show the payment
+    /// twice). Best effort: an event still in the channel when the process stops is lost; the
+    /// authorization itself is not.
     #[must_use]
     pub fn with_transaction_events(
         mut self,
@@ -313,28 +337,56 @@ impl Network {
         }
         let lookup = |t: Tag| icc.get(t);
         verify_ac(cvn, &token_mk, &lookup, &arqc).map_err(|_| Decline::CryptogramInvalid)?;
-        // Only a valid cryptogram consumes its ATC, so forged messages cannot burn counters.
+        // Only a valid cryptogram consumes its ATC, so forged messages cannot burn counters;
+        // and only a valid one is compared with the ATC's recorded use, so a forged copy is
+        // never taken for a retransmission.
         let atc = icc
             .get(emv::tags::ATC)
             .and_then(|a| <[u8; 2]>::try_from(a).ok())
             .map(u16::from_be_bytes)
             .ok_or(Decline::ChipDataMissing)?;
-        let verdict = self
+        let digest = request_identity(msg).map(|id| self.config.vault.request_digest(&id, &arqc));
+        let now = (self.clock)();
+        // One row update consumes the ATC and records who consumed it: no extra write.
+        let used = self
             .store
-            .token_update(&hash, move |row| {
+            .token_update_with_atc_uses(&hash, move |row, uses| {
                 let mut window = AtcWindow::from_bytes(&row.atc_window).unwrap_or_default();
-                let verdict = window.check(atc);
-                if verdict == AtcVerdict::Fresh {
-                    window.record(atc);
-                    row.atc_window = window.to_bytes().to_vec();
+                match window.check(atc) {
+                    AtcVerdict::Fresh => {
+                        window.record(atc);
+                        row.atc_window = window.to_bytes().to_vec();
+                        if let Some(digest) = digest {
+                            let mut recorded = AtcUses::from_bytes(uses);
+                            recorded.record(atc, digest, now, DUPLICATE_WINDOW_SECS);
+                            *uses = recorded.to_bytes();
+                        }
+                        AtcOutcome::Fresh
+                    }
+                    AtcVerdict::Replayed
+                        if digest.is_some_and(|d| {
+                            AtcUses::from_bytes(uses).consumed_by(
+                                atc,
+                                &d,
+                                now,
+                                DUPLICATE_WINDOW_SECS,
+                            )
+                        }) =>
+                    {
+                        AtcOutcome::Retransmission
+                    }
+                    AtcVerdict::Replayed | AtcVerdict::Stale => AtcOutcome::Replay,
                 }
-                verdict
             })
             .await
             .map_err(|_| Decline::SystemMalfunction)?
             .ok_or(Decline::CardNotFound)?;
-        if verdict != AtcVerdict::Fresh {
-            return Err(Decline::AtcReplayed);
+        match used {
+            AtcOutcome::Fresh => {}
+            AtcOutcome::Retransmission => {
+                tracing::info!("retransmission of an answered authorization; asked again");
+            }
+            AtcOutcome::Replay => return Err(Decline::AtcReplayed),
         }
         Ok(TokenContext {
             dpan,
@@ -344,6 +396,7 @@ impl Network {
             icc,
             arqc,
             row,
+            retransmission: used == AtcOutcome::Retransmission,
         })
     }
 
@@ -369,6 +422,10 @@ impl Network {
                 ctx.row.token_requestor_id
             ),
         );
+        // A retransmission goes the same way as its original: the issuer answers a duplicate
+        // (DE 11/37/41/42) from its record of the original and posts nothing. If it is silent,
+        // stand-in decides again, as for any request it did not answer; the advice carries the
+        // same identity, so the issuer posts it at most once.
         let mut answer = match self.forward(to_issuer).await {
             Ok(rsp) => {
                 if ctx.row.standin_count > 0 {
@@ -414,7 +471,7 @@ impl Network {
             fields::ADDITIONAL_DATA_PRIVATE,
             &format!("TV=V;TUR={}", ctx.row.tur),
         );
-        if let Some(events) = &self.events {
+        if let Some(events) = self.events.as_ref().filter(|_| !ctx.retransmission) {
             let _ = events.send(TransactionEvent {
                 tur: ctx.row.tur.clone(),
                 token_requestor_id: ctx.row.token_requestor_id.clone(),

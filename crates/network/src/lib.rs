@@ -2,6 +2,7 @@
 //! validates token cryptograms, blocks replays, and stands in for issuers that do not answer.
 #![forbid(unsafe_code)]
 
+mod atc_uses;
 mod host;
 pub mod vault;
 

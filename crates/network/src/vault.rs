@@ -1,5 +1,7 @@
 //! The vault's cryptography: card numbers are stored only as an AES-256-GCM envelope, and looked
-//! up by a keyed hash (HMAC-SHA-256), so the database alone reveals no PAN.
+//! up by a keyed hash (HMAC-SHA-256), so the database alone reveals no PAN. The same hash key,
+//! under its own label, digests the requests that consumed a token's ATCs
+//! (`VaultKeys::request_digest`).
 //!
 //! Envelope: `01` (version) `||` 12-byte random nonce `||` ciphertext `||` 16-byte tag, where the
 //! plaintext is the funding account as `PAN=YYMM`. The additional authenticated data is the
@@ -14,6 +16,9 @@ use secret::Secret;
 use sha2::Sha256;
 
 const VERSION: u8 = 1;
+
+/// Length of a [`VaultKeys::request_digest`].
+pub(crate) const REQUEST_DIGEST_LEN: usize = 8;
 
 /// The vault's two keys, from configuration.
 pub struct VaultKeys {
@@ -75,6 +80,30 @@ impl VaultKeys {
         };
         mac.update(pan.expose_digits().as_bytes());
         mac.finalize().into_bytes().into()
+    }
+
+    /// The digest under which a token row records the request that consumed one of its ATCs
+    /// (`crate::atc_uses`): HMAC-SHA-256 under the hash key of a label, the request's identity
+    /// (DE 11, 37, 41, 42, fixed-length fields) and its cryptogram (9F26), cut to
+    /// [`REQUEST_DIGEST_LEN`] bytes. Keyed, so nobody can search offline for another identity
+    /// with the same digest: a forger's only way is to guess online, 2^-64 a try. The label
+    /// keeps it apart from PAN hashes (a PAN is digits only).
+    pub(crate) fn request_digest(
+        &self,
+        identity: &str,
+        arqc: &[u8; 8],
+    ) -> [u8; REQUEST_DIGEST_LEN] {
+        let Ok(mut mac) = <Hmac<Sha256> as KeyInit>::new_from_slice(self.hash_key.expose()) else {
+            return [0; REQUEST_DIGEST_LEN];
+        };
+        mac.update(b"tapwallet atc use v1\0");
+        mac.update(identity.as_bytes());
+        mac.update(b"\0");
+        mac.update(arqc);
+        let full = mac.finalize().into_bytes();
+        full.first_chunk::<REQUEST_DIGEST_LEN>()
+            .copied()
+            .unwrap_or([0; REQUEST_DIGEST_LEN])
     }
 
     /// Seals the funding account (`pan`, `expiry`) for the row whose lookup hash is `row_hash`.
@@ -162,6 +191,18 @@ mod tests {
         let other = VaultKeys::new(&[8; 32], &[9; 32]).unwrap();
         assert_eq!(other.open(&env, &hash), Err(VaultError::Tampered));
         assert!(!format!("{k:?}").contains('7'));
+    }
+
+    #[test]
+    fn request_digests_are_keyed_and_cover_identity_and_cryptogram() {
+        let id = "000123|000000100123|TWPOS001|TW0000000000001";
+        let d = keys().request_digest(id, &[1; 8]);
+        assert_eq!(d, keys().request_digest(id, &[1; 8]), "deterministic");
+        assert_ne!(d, keys().request_digest(id, &[2; 8]), "another cryptogram");
+        let other_id = "000124|000000100123|TWPOS001|TW0000000000001";
+        assert_ne!(d, keys().request_digest(other_id, &[1; 8]), "another STAN");
+        let other_key = VaultKeys::new(&[7; 32], &[1; 32]).unwrap();
+        assert_ne!(d, other_key.request_digest(id, &[1; 8]), "another key");
     }
 
     #[test]

@@ -508,46 +508,50 @@ fn enqueue(
     .map_err(lite(op))
 }
 
-/// [`crate::Store::token_update_with_advice`] on the writer thread.
+/// [`crate::Store::token_update_with_atc_uses`] (and the other token updates) on the writer
+/// thread.
 pub(crate) fn token_update<T, F>(
     conn: &Connection,
     dpan_hash: &[u8; 32],
     f: F,
 ) -> Result<Option<(T, Option<i64>)>, StoreError>
 where
-    F: FnOnce(&mut TokenRow) -> (T, Option<Vec<u8>>),
+    F: FnOnce(&mut TokenRow, &mut Vec<u8>) -> (T, Option<Vec<u8>>),
 {
     const OP: &str = "token_update";
-    let before = {
+    let (before, uses_before) = {
         let mut stmt = conn
             .prepare_cached(
                 "SELECT dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, status, \
                  token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
-                 standin_count, created_at_unix FROM tokens WHERE dpan_hash = ?1",
+                 standin_count, created_at_unix, atc_uses FROM tokens WHERE dpan_hash = ?1",
             )
             .map_err(lite(OP))?;
         let mut found = stmt.query(params![&dpan_hash[..]]).map_err(lite(OP))?;
         match found.next().map_err(lite(OP))? {
-            Some(row) => rows::token(row)?,
+            Some(row) => (rows::token(row)?, row.bytes("atc_uses")?),
             None => return Ok(None),
         }
     };
     let mut after = before.clone();
-    let (out, advice) = f(&mut after);
+    let mut uses = uses_before.clone();
+    let (out, advice) = f(&mut after, &mut uses);
     if after.status != before.status
         || after.atc_window != before.atc_window
         || after.standin_count != before.standin_count
+        || uses != uses_before
     {
         conn.prepare_cached(
-            "UPDATE tokens SET status = ?2, atc_window = ?3, standin_count = ?4 \
-             WHERE dpan_hash = ?1",
+            "UPDATE tokens SET status = ?2, atc_window = ?3, standin_count = ?4, \
+             atc_uses = ?5 WHERE dpan_hash = ?1",
         )
         .and_then(|mut s| {
             s.execute(params![
                 &dpan_hash[..],
                 after.status,
                 after.atc_window,
-                after.standin_count
+                after.standin_count,
+                uses
             ])
         })
         .map_err(lite(OP))?;

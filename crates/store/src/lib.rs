@@ -456,8 +456,8 @@ impl Store {
 
     /// Loads the token locked, runs `f` on it and writes back its mutable fields (`atc_window`,
     /// `standin_count`, `status`) if `f` changed them, in one transaction. Other fields changed
-    /// by `f` are ignored. `None` if there is no such token (`f` is not called). Concurrent
-    /// updates of one token run one after the other.
+    /// by `f` are ignored, and the token's ATC uses are kept as they are. `None` if there is no
+    /// such token (`f` is not called). Concurrent updates of one token run one after the other.
     pub async fn token_update<T, F>(
         &self,
         dpan_hash: &[u8; 32],
@@ -468,7 +468,27 @@ impl Store {
         F: FnOnce(&mut TokenRow) -> T + Send + 'static,
     {
         let updated = self
-            .token_update_with_advice(dpan_hash, |t| (f(t), None))
+            .token_write(dpan_hash, move |t, _| (f(t), None))
+            .await?;
+        Ok(updated.map(|(out, _)| out))
+    }
+
+    /// [`Store::token_update`] for the ATC check: `f` also gets the token's ATC uses, the
+    /// network's record of which request consumed each of its last few ATCs (column
+    /// `atc_uses`: opaque here, empty until the network writes one), and what it leaves there
+    /// is written back with the row's mutable fields, in the same transaction. So the row that
+    /// consumes an ATC also says who consumed it, at no extra write.
+    pub async fn token_update_with_atc_uses<T, F>(
+        &self,
+        dpan_hash: &[u8; 32],
+        f: F,
+    ) -> Result<Option<T>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut TokenRow, &mut Vec<u8>) -> T + Send + 'static,
+    {
+        let updated = self
+            .token_write(dpan_hash, move |t, uses| (f(t, uses), None))
             .await?;
         Ok(updated.map(|(out, _)| out))
     }
@@ -484,6 +504,20 @@ impl Store {
     where
         T: Send + 'static,
         F: FnOnce(&mut TokenRow) -> (T, Option<Vec<u8>>) + Send + 'static,
+    {
+        self.token_write(dpan_hash, move |t, _| f(t)).await
+    }
+
+    /// The one token write behind the three above: on a SQLite file, on the fast writer (the
+    /// authorization hot path); elsewhere through sqlx.
+    async fn token_write<T, F>(
+        &self,
+        dpan_hash: &[u8; 32],
+        f: F,
+    ) -> Result<Option<(T, Option<i64>)>, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&mut TokenRow, &mut Vec<u8>) -> (T, Option<Vec<u8>>) + Send + 'static,
     {
         if let Db::Sqlite(Sqlite {
             fast: Some(fast), ..

@@ -516,42 +516,49 @@ macro_rules! backend {
             Ok(done.rows_affected() > 0)
         }
 
+        /// The token locked, `f` on it and on its `atc_uses`, then the mutable fields written
+        /// back when `f` changed any, and the advice `f` returned queued.
         pub(crate) async fn token_update<T, F>(
             conn: &mut Conn,
             dpan_hash: &[u8; 32],
             f: F,
         ) -> Result<Option<(T, Option<i64>)>, StoreError>
         where
-            F: FnOnce(&mut TokenRow) -> (T, Option<Vec<u8>>),
+            F: FnOnce(&mut TokenRow, &mut Vec<u8>) -> (T, Option<Vec<u8>>),
         {
             const OP: &str = "token_update";
             let row = sqlx::query(concat!(
                 "SELECT dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, status, \
                  token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
-                 standin_count, created_at_unix FROM tokens WHERE dpan_hash = $1",
+                 standin_count, created_at_unix, atc_uses FROM tokens WHERE dpan_hash = $1",
                 $lock
             ))
             .bind(&dpan_hash[..])
             .fetch_optional(&mut *conn)
             .await
             .map_err(StoreError::db(OP))?;
-            let Some(before) = row.as_ref().map(rows::token).transpose()? else {
+            let Some(row) = row else {
                 return Ok(None);
             };
+            let before = rows::token(&row)?;
+            let uses_before = row.bytes("atc_uses")?;
             let mut after = before.clone();
-            let (out, advice) = f(&mut after);
+            let mut uses = uses_before.clone();
+            let (out, advice) = f(&mut after, &mut uses);
             if after.status != before.status
                 || after.atc_window != before.atc_window
                 || after.standin_count != before.standin_count
+                || uses != uses_before
             {
                 sqlx::query(
-                    "UPDATE tokens SET status = $2, atc_window = $3, standin_count = $4 \
-                     WHERE dpan_hash = $1",
+                    "UPDATE tokens SET status = $2, atc_window = $3, standin_count = $4, \
+                     atc_uses = $5 WHERE dpan_hash = $1",
                 )
                 .bind(&dpan_hash[..])
                 .bind(&after.status)
                 .bind(&after.atc_window)
                 .bind(after.standin_count)
+                .bind(&uses)
                 .execute(&mut *conn)
                 .await
                 .map_err(StoreError::db(OP))?;

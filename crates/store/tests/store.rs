@@ -10,6 +10,7 @@ use std::collections::hash_map::RandomState;
 use std::future::Future;
 use std::hash::{BuildHasher, Hasher};
 use std::path::PathBuf;
+use std::str::FromStr as _;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -172,6 +173,7 @@ store_test!(
     token_vault,
     token_update_serializes,
     token_update_with_advice_is_atomic,
+    token_atc_uses_ride_on_the_token_update,
     advice_outbox_flow,
     acquirer_rows,
     unknown_rows_are_none,
@@ -913,6 +915,88 @@ async fn token_update_with_advice_is_atomic(s: &Store) {
     );
 }
 
+/// The token's ATC uses (column `atc_uses`, opaque to the store).
+async fn atc_uses(s: &Store, dpan_hash: &[u8; 32]) -> Option<Vec<u8>> {
+    s.token_update_with_atc_uses(dpan_hash, |_, uses| uses.clone())
+        .await
+        .unwrap()
+}
+
+async fn token_atc_uses_ride_on_the_token_update(s: &Store) {
+    let t = token_row(0x51, "DNITHE000000000000000051", "PAR51");
+    s.insert_token(&t).await.unwrap();
+    assert_eq!(atc_uses(s, &t.dpan_hash).await, Some(vec![]), "none yet");
+
+    // The update that consumes an ATC records its use in the same write.
+    let window = vec![1, 0, 7, 0, 0, 0, 0, 0, 0, 0, 0];
+    let w = window.clone();
+    let out = s
+        .token_update_with_atc_uses(&t.dpan_hash, move |row, uses| {
+            row.atc_window = w;
+            *uses = vec![0x01, 0x00, 0x07, 0xAB];
+            "consumed"
+        })
+        .await
+        .unwrap();
+    assert_eq!(out, Some("consumed"));
+    let expected = TokenRow {
+        atc_window: window.clone(),
+        ..t.clone()
+    };
+    assert_eq!(s.token(&t.dpan_hash).await.unwrap(), Some(expected.clone()));
+    assert_eq!(
+        atc_uses(s, &t.dpan_hash).await,
+        Some(vec![0x01, 0x00, 0x07, 0xAB])
+    );
+
+    // A change of the uses alone is written too.
+    s.token_update_with_atc_uses(&t.dpan_hash, |_, uses| uses.push(0xCD))
+        .await
+        .unwrap()
+        .unwrap();
+    let recorded = vec![0x01, 0x00, 0x07, 0xAB, 0xCD];
+    assert_eq!(atc_uses(s, &t.dpan_hash).await, Some(recorded.clone()));
+    assert_eq!(s.token(&t.dpan_hash).await.unwrap(), Some(expected));
+
+    // The other token updates keep them.
+    s.token_update(&t.dpan_hash, |row| row.standin_count = 2)
+        .await
+        .unwrap()
+        .unwrap();
+    s.token_update_with_advice(&t.dpan_hash, |row| {
+        row.standin_count = 3;
+        ((), Some(b"0120".to_vec()))
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(s.set_token_status(&t.tur, "suspended").await.unwrap());
+    assert_eq!(atc_uses(s, &t.dpan_hash).await, Some(recorded.clone()));
+
+    // A failing write rolls them back with the rest of the row.
+    let err = s
+        .token_update_with_atc_uses(&t.dpan_hash, |row, uses| {
+            row.status = "bogus".into();
+            uses.clear();
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
+    assert_eq!(atc_uses(s, &t.dpan_hash).await, Some(recorded));
+    let after = s.token(&t.dpan_hash).await.unwrap().unwrap();
+    assert_eq!(
+        (after.status.as_str(), after.standin_count),
+        ("suspended", 3)
+    );
+
+    // No such token: the closure is not called.
+    let none = s
+        .token_update_with_atc_uses(&hash(0x59), |_, _| -> () { panic!("no token, no call") })
+        .await
+        .unwrap();
+    assert_eq!(none, None);
+}
+
 async fn advice_outbox_flow(s: &Store) {
     let a = s
         .enqueue_advice(Queue::NetworkAdvices, b"first")
@@ -1106,6 +1190,123 @@ async fn migrations_are_idempotent_and_data_survives_reopening() {
     .await;
 }
 
+/// A token's ATC uses are as durable as its ATC window: a store opened again (a restarted
+/// network) reads what the last one wrote.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn token_atc_uses_survive_reopening() {
+    on_each_backend("atc_uses_reopen", |url| async move {
+        let t = token_row(0x71, "DNITHE000000000000000071", "PAR71");
+        let first = Store::open(&url).await.unwrap();
+        first.insert_token(&t).await.unwrap();
+        first
+            .token_update_with_atc_uses(&t.dpan_hash, |row, uses| {
+                row.atc_window = vec![1, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0];
+                *uses = vec![0x01; 15];
+            })
+            .await
+            .unwrap()
+            .unwrap();
+        first.close().await;
+        let again = Store::open(&url).await.unwrap();
+        assert_eq!(atc_uses(&again, &t.dpan_hash).await, Some(vec![0x01; 15]));
+        assert_eq!(
+            again.token(&t.dpan_hash).await.unwrap().unwrap().atc_window,
+            vec![1, 0, 9, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
+        again.close().await;
+    })
+    .await;
+}
+
+/// Inserts `t` with the SQL of migrations 0001-0004 (no `atc_uses` column yet).
+macro_rules! insert_token_before_0005 {
+    ($pool:expr, $t:expr) => {{
+        let t = $t;
+        sqlx::query(
+            "INSERT INTO tokens (dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, \
+             status, token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
+             standin_count, created_at_unix) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        )
+        .bind(&t.dpan_hash[..])
+        .bind(&t.dpan_last4)
+        .bind(&t.fpan_envelope)
+        .bind(&t.token_expiry_yymm)
+        .bind(&t.status)
+        .bind(&t.token_requestor_id)
+        .bind(t.channels)
+        .bind(t.device_id.as_deref())
+        .bind(i32::from(t.psn))
+        .bind(&t.tur)
+        .bind(&t.par)
+        .bind(&t.atc_window)
+        .bind(t.standin_count)
+        .bind(t.created_at_unix)
+        .execute($pool)
+        .await
+        .unwrap();
+    }};
+}
+
+/// A vault from before migration 0005 upgrades in place: its tokens read as they were, have
+/// no ATC uses, and take them from then on.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_0005_gives_existing_tokens_empty_atc_uses() {
+    on_each_backend("upgrade_0005", |url| async move {
+        let dialect = if url.starts_with("sqlite") {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        // The migrations as they were before 0005, applied by sqlx as `Store::open` applies
+        // them (same files, same checksums).
+        let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let old = std::env::temp_dir().join(format!(
+            "tapwallet-migrations-{dialect}-{}-{:016x}",
+            std::process::id(),
+            random_u64()
+        ));
+        std::fs::create_dir(&old).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.as_str() < "0005" {
+                std::fs::copy(from.join(&name), old.join(&name)).unwrap();
+            }
+        }
+        let migrator = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
+        std::fs::remove_dir_all(&old).unwrap();
+        assert_eq!(migrator.iter().count(), 4);
+        let t = token_row(0x81, "DNITHE000000000000000081", "PAR81");
+        if dialect == "sqlite" {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                .unwrap()
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            insert_token_before_0005!(&pool, &t);
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            insert_token_before_0005!(&pool, &t);
+            pool.close().await;
+        }
+
+        let s = Store::open(&url).await.unwrap();
+        assert_eq!(s.token(&t.dpan_hash).await.unwrap(), Some(t.clone()));
+        assert_eq!(atc_uses(&s, &t.dpan_hash).await, Some(vec![]));
+        s.token_update_with_atc_uses(&t.dpan_hash, |_, uses| *uses = vec![0x01, 0x02])
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(atc_uses(&s, &t.dpan_hash).await, Some(vec![0x01, 0x02]));
+        s.close().await;
+    })
+    .await;
+}
+
 /// Two stores (two pools: on SQLite, two writers contending for the file's lock) on one
 /// database still post a request once.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1147,6 +1348,7 @@ async fn in_memory_store_works() {
         .unwrap();
     assert_eq!(holds(&s, account).await, 5);
     token_update_serializes(&s).await;
+    token_atc_uses_ride_on_the_token_update(&s).await;
     s.close().await;
 }
 
