@@ -283,6 +283,31 @@ pub fn derive_common_session_key(mk: &MasterKey, r: &[u8]) -> Result<SessionKey,
     common_session_key(&mk.0, r).map(SessionKey)
 }
 
+/// The diversification value of limited-use key number `key_index`: `"LU"`, a byte the common
+/// session key derivation overwrites (F0 / 0F), the index big-endian, then zeros to one block.
+pub fn limited_use_key_r(key_index: u32) -> [u8; 16] {
+    let mut r = [0u8; 16];
+    r[0] = b'L';
+    r[1] = b'U';
+    r[3..7].copy_from_slice(&key_index.to_be_bytes());
+    r
+}
+
+/// A limited-use key (LUK) for host card emulation: key number `key_index` of a token, derived
+/// from the token's ICC master key (MK-AC) with the EMV common session key derivation (EMV 4.3
+/// Book 2 A1.3.1) over [`limited_use_key_r`] (its first block-length bytes).
+///
+/// A LUK takes the master key's place in the phone's card application: session keys and
+/// cryptograms are derived from it exactly as from MK-AC, so the network verifies a cryptogram
+/// by deriving the LUK the ATC belongs to. The phone never holds MK-AC, only a batch of LUKs,
+/// each good for a range of ATCs and until it expires. (The schemes' own LUK derivations are
+/// not public; this one composes a published derivation, checked against pyemv's
+/// `kd.derive_common_sk`.)
+pub fn derive_limited_use_key(mk: &MasterKey, key_index: u32) -> Result<MasterKey, CryptoError> {
+    let r = limited_use_key_r(key_index);
+    common_session_key(&mk.0, &r[..mk.algorithm().block_len()]).map(MasterKey)
+}
+
 pub(crate) fn common_session_key(mk: &KeyMaterial, r: &[u8]) -> Result<KeyMaterial, CryptoError> {
     let bytes = session_key_bytes(&mk.schedule, r)?;
     KeyMaterial::new(mk.algorithm(), &bytes[..mk.algorithm().key_len()])

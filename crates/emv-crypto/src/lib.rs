@@ -52,7 +52,8 @@ pub use error::{CryptoError, CryptogramMismatch, ExpectedLen};
 pub use kd::{MkDerivation, derive_icc_master_key, derive_icc_master_key_with};
 pub use keys::{
     KeyAlgorithm, MasterKey, SessionKey, SessionKeyMethod, derive_ac_session_key,
-    derive_common_session_key, derive_mastercard_session_key,
+    derive_common_session_key, derive_limited_use_key, derive_mastercard_session_key,
+    limited_use_key_r,
 };
 pub use primitives::{
     Kcv, Padding, RetailMacKey, adjust_odd_parity, aes_cmac, retail_mac, tdes_encrypt_block,

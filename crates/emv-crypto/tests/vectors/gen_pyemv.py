@@ -15,6 +15,9 @@ Output is deterministic (fixed seed, no clock). Files written:
 * cvn_pyemv.json vectors generated with pyemv's CVN classes over other PANs (16 to 19
                  digits), PSNs, ATCs, amounts, UNs and IADs, every CVN, ARPCs included.
 * mac_pyemv.json ISO/IEC 9797-1 MAC algorithm 3 vectors from pyemv mac.mac_iso9797_3.
+* luk_pyemv.json limited-use keys (HCE): pyemv kd.derive_common_sk over R = "LU" || 00 ||
+                 index (4 bytes) || 00 from token master keys (kd.derive_icc_mk_a), and a
+                 cryptogram of pyemv's CVN 18 / CVN 16 classes made with the LUK as MK-AC.
 * aes_book2.json AES vectors computed here from the EMV 4.3 Book 2 definitions with the
                  `cryptography` package (pyemv has no AES): A1.3.1 common session key,
                  A1.2.2 AES-CMAC cryptogram, 8.2.2 ARPC method 2.
@@ -364,6 +367,56 @@ def gen_cvn_pyemv() -> list:
     return out
 
 
+# --- luk_pyemv.json ----------------------------------------------------------------------------
+
+
+def gen_luk() -> list:
+    rng = random.Random(20261123)
+    out = []
+    cases = [("visa18", "4761739001010010", 1), ("visa18", "4761739001010010", 2),
+             ("visa18", luhn_pan(rng, 16, "476173"), 0), ("visa18", luhn_pan(rng, 16, "4"), 0xFFFFFFFF),
+             ("mastercard16", "5413330089010012", 1), ("mastercard16", luhn_pan(rng, 16, "5"), 77)]
+    for i, (name, pan, index) in enumerate(cases):
+        imk = IMK_AC if i % 2 == 0 else bytes.fromhex(rand_hex(rng, 16))
+        token_mk = kd.derive_icc_mk_a(imk, pan, "01")
+        r = b"LU\x00" + index.to_bytes(4, "big") + b"\x00"
+        luk = kd.derive_common_sk(token_mk, r)
+        obj = CLASSES[name](imk, IMK_SMI, IMK_SMC, pan, "01")
+        obj.icc_mk_ac = luk  # the LUK takes MK-AC's place in the card
+        atc = rng.randrange(1, 65536)
+        tags = {
+            "9F02": "%012d" % rng.randrange(1, 10**6),
+            "9F03": "000000000000",
+            "9F1A": "0250",
+            "95": "0000000000",
+            "5F2A": "0978",
+            "9A": "261123",
+            "9C": "00",
+            "9F37": rand_hex(rng, 4),
+            "82": "1980" if name == "visa18" else "3900",
+            "9F36": "%04X" % atc,
+            "9F10": make_iad(rng, name),
+        }
+        arpc_in = {"csu": "00800000"} if name == "visa18" else {"arc": "3030"}
+        arqc, _, _ = run_cvn(name, obj, tags, arpc_in)
+        out.append({
+            "id": f"pyemv-luk-{i + 1:02}",
+            "source": f"generated with {PYEMV} kd.derive_icc_mk_a, kd.derive_common_sk and "
+                      f"cvn.{CLASSES[name].__name__}.generate_ac (LUK as MK-AC) by "
+                      "tests/vectors/gen_pyemv.py",
+            "cvn": NUMBER[name],
+            "token_mk": hx(token_mk),
+            "token_mk_kcv": kcv(token_mk),
+            "key_index": index,
+            "r": hx(r),
+            "luk": hx(luk),
+            "luk_kcv": kcv(luk),
+            "tags": tags,
+            "arqc": hx(arqc),
+        })
+    return out
+
+
 # --- mac_pyemv.json ----------------------------------------------------------------------------
 
 
@@ -459,3 +512,4 @@ if __name__ == "__main__":
     write("cvn_pyemv.json", gen_cvn_pyemv())
     write("mac_pyemv.json", gen_mac())
     write("aes_book2.json", gen_aes())
+    write("luk_pyemv.json", gen_luk())
