@@ -122,6 +122,7 @@ pub struct SecureElement {
 }
 
 /// The unlocked secure element: it can sign, open payloads and pay.
+#[derive(Clone)]
 pub struct Session {
     pub(crate) se_dir: PathBuf,
     data_key: Key,

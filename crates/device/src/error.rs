@@ -18,6 +18,8 @@ pub enum SeError {
     Corrupt(&'static str),
     /// A file could not be read or written.
     Io(String),
+    /// An HCE token has no unexpired limited-use key with ATCs left (names the card).
+    KeysExhausted(String),
     /// The secure element is locked: unlock it with the passcode.
     Locked,
     /// The operating system gave no random bytes.
@@ -61,6 +63,10 @@ impl fmt::Display for SeError {
                 "the secure element is damaged ({what}); remove the device directory and set the device up again"
             ),
             Self::Io(what) => write!(f, "secure element storage: {what}"),
+            Self::KeysExhausted(id) => write!(
+                f,
+                "card {id} has no payment keys left: `tapwallet device replenish {id}` fetches a new batch"
+            ),
             Self::Locked => f.write_str(
                 "the device is locked: run `tapwallet device unlock` and enter the passcode",
             ),

@@ -25,6 +25,14 @@
 //! (consumer-device CVM); after it the card still pays where its profile needs no verification
 //! (below the terminal's CVM limit) and answers "see phone" above.
 //!
+//! **HCE.** A token provisioned for host card emulation arrives without its long-lived key; the
+//! secure element holds a batch of limited-use keys instead ([`Session::install_keys`]), each
+//! good for a range of ATCs and until it expires. A tap uses the first unexpired key with ATCs
+//! left and never an ATC beyond its range (6985); with none left the card refuses until the
+//! batch is replenished (the token service revokes the previous batch when it makes a new one).
+//! A copy of the device directory holds the same batch, and the network refuses every ATC used
+//! twice, so the original and its copies together pay at most what is left in the batch.
+//!
 //! **Counters.** [`PaymentCard::transmit`] seals a changed ATC to disk before the answer that
 //! carries it is released; if that fails the terminal gets 6581 and nothing leaves. The card
 //! increments the ATC before computing a cryptogram, so a crash can burn an ATC, never reuse
@@ -43,7 +51,10 @@ mod wallet;
 pub use element::{Policy, SE_DIR, SecureElement, Session, back_off_secs};
 pub use error::SeError;
 pub use seal::Argon2Cost;
-pub use wallet::{PaymentCard, SW_MEMORY_FAILURE, TokenInfo};
+pub use wallet::{
+    PaymentCard, REPLENISH_BELOW, SW_CONDITIONS_NOT_SATISFIED, SW_MEMORY_FAILURE, TokenInfo,
+    selects_ppse,
+};
 
 /// Where unlock sessions live when the caller names no runtime directory: `$XDG_RUNTIME_DIR`,
 /// else `/dev/shm` (both memory-backed), else the temporary directory; in a `tapwallet`

@@ -23,9 +23,16 @@ pub(crate) struct TokenRecord {
     /// `visa` or `mastercard`.
     scheme: String,
     cvn: u8,
-    /// The token's ICC master key (MK-AC), hex.
+    /// `se` (the token's long-lived key is here) or `hce` (limited-use keys only).
+    #[serde(default = "se")]
+    credential: String,
+    /// The token's ICC master key (MK-AC), hex: SE tokens only.
+    #[serde(default)]
     key: String,
     key_algorithm: String,
+    /// HCE: the current batch of limited-use keys.
+    #[serde(default)]
+    luks: Vec<Luk>,
     fpan_last4: String,
     product_name: String,
     atc: u16,
@@ -33,6 +40,38 @@ pub(crate) struct TokenRecord {
     issuer_auth_failed_last: bool,
     online_pending: bool,
     installed_unix: i64,
+}
+
+fn se() -> String {
+    "se".to_owned()
+}
+
+/// A limited-use key: good for the ATCs `atc_from..=atc_to`, until `expires_unix`.
+#[derive(Clone, Serialize, Deserialize, Zeroize)]
+pub(crate) struct Luk {
+    index: u32,
+    /// The key, hex.
+    key: String,
+    atc_from: u16,
+    atc_to: u16,
+    expires_unix: i64,
+}
+
+/// A batch of limited-use keys as the token service sends it (inside a JWE).
+#[derive(Deserialize, Zeroize)]
+struct KeyBatch {
+    tur: String,
+    key_algorithm: String,
+    keys: Vec<BatchKey>,
+}
+
+#[derive(Deserialize, Zeroize)]
+struct BatchKey {
+    index: u32,
+    key: String,
+    atc_from: u16,
+    atc_to: u16,
+    expires_at: i64,
 }
 
 /// The provisioning payload's plaintext, as the token service writes it.
@@ -44,7 +83,11 @@ struct Payload {
     psn: String,
     scheme: String,
     cvn: u8,
+    #[serde(default = "se")]
+    credential: String,
+    #[serde(default)]
     icc_master_key: String,
+    #[serde(default)]
     key_algorithm: String,
     #[serde(default)]
     fpan_last4: String,
@@ -73,10 +116,18 @@ pub struct TokenInfo {
     pub atc: u16,
     /// The default card for payments.
     pub is_default: bool,
+    /// `se` or `hce`.
+    pub credential: String,
+    /// HCE: payments left in the current batch of limited-use keys at the time asked
+    /// (unexpired keys, ATCs not yet used); `None` for SE tokens.
+    pub payments_left: Option<u32>,
 }
 
+/// Below this many payments left, an HCE token should be replenished.
+pub const REPLENISH_BELOW: u32 = 3;
+
 impl TokenRecord {
-    fn info(&self, default: Option<&str>) -> TokenInfo {
+    fn info(&self, default: Option<&str>, now_unix: i64) -> TokenInfo {
         TokenInfo {
             card_id: self.card_id.clone(),
             tur: self.tur.clone(),
@@ -87,7 +138,34 @@ impl TokenRecord {
             expiry: self.expiry.clone(),
             atc: self.atc,
             is_default: default == Some(self.card_id.as_str()),
+            credential: self.credential.clone(),
+            payments_left: self.is_hce().then(|| self.payments_left(now_unix)),
         }
+    }
+
+    fn is_hce(&self) -> bool {
+        self.credential == "hce"
+    }
+
+    /// HCE: ATCs still usable under unexpired keys.
+    fn payments_left(&self, now_unix: i64) -> u32 {
+        self.luks
+            .iter()
+            .filter(|k| k.expires_unix > now_unix)
+            .map(|k| {
+                let first = k.atc_from.max(self.atc.saturating_add(1));
+                u32::from(k.atc_to.saturating_add(1).saturating_sub(first))
+            })
+            .sum()
+    }
+
+    /// HCE: the key the next cryptogram uses, and the counter value to start from.
+    fn current_luk(&self, now_unix: i64) -> Option<(&Luk, u16)> {
+        self.luks
+            .iter()
+            .filter(|k| k.expires_unix > now_unix && k.atc_to > self.atc)
+            .min_by_key(|k| k.atc_from)
+            .map(|k| (k, self.atc.max(k.atc_from.saturating_sub(1))))
     }
 
     fn counters(&self) -> Counters {
@@ -100,6 +178,11 @@ impl TokenRecord {
     }
 
     fn profile(&self) -> Result<CardProfile, SeError> {
+        self.profile_with(&self.key)
+    }
+
+    /// The card profile with `key_hex` as its MK-AC (the token key, or a limited-use key).
+    fn profile_with(&self, key_hex: &str) -> Result<CardProfile, SeError> {
         let pan = Pan::parse(&self.dpan).map_err(|_| SeError::Corrupt("token number"))?;
         let expiry = parse_mmyy(&self.expiry).ok_or(SeError::Corrupt("token expiry"))?;
         let scheme = match self.scheme.as_str() {
@@ -120,7 +203,7 @@ impl TokenRecord {
             "AES256" => KeyAlgorithm::Aes256,
             _ => return Err(SeError::Corrupt("token key algorithm")),
         };
-        let key = Zeroizing::new(hex::decode(&self.key).map_err(|_| SeError::Corrupt("key"))?);
+        let key = Zeroizing::new(hex::decode(key_hex).map_err(|_| SeError::Corrupt("key"))?);
         let key = MasterKey::new(algorithm, &key).map_err(|_| SeError::Corrupt("token key"))?;
         Ok(match scheme {
             Scheme::Visa => CardProfile::visa(pan, self.psn, expiry, cvn, key),
@@ -158,8 +241,10 @@ impl Session {
                 psn,
                 scheme: payload.scheme.clone(),
                 cvn: payload.cvn,
+                credential: payload.credential.clone(),
                 key: payload.icc_master_key.clone(),
                 key_algorithm: payload.key_algorithm.clone(),
+                luks: Vec::new(),
                 fpan_last4: payload.fpan_last4.clone(),
                 product_name: payload.product_name.clone(),
                 atc: 0,
@@ -169,10 +254,17 @@ impl Session {
                 installed_unix: now_unix,
             };
             // A payload that does not make a working card is refused before it is kept.
-            record.profile().map_err(|_| SeError::PayloadRejected)?;
+            match record.credential.as_str() {
+                "se" => {
+                    record.profile().map_err(|_| SeError::PayloadRejected)?;
+                }
+                "hce" if record.key.is_empty() => {}
+                _ => return Err(SeError::PayloadRejected),
+            }
             if let Some(old) = state.tokens.iter_mut().find(|t| t.tur == record.tur) {
                 record.atc = old.atc;
                 record.last_online_atc = old.last_online_atc;
+                record.luks = std::mem::take(&mut old.luks);
                 *old = record.clone();
             } else {
                 state.tokens.push(record.clone());
@@ -180,17 +272,66 @@ impl Session {
             if state.default_card.is_none() {
                 state.default_card = Some(card_id.to_owned());
             }
-            Ok(record.info(state.default_card.as_deref()))
+            Ok(record.info(state.default_card.as_deref(), now_unix))
+        })
+    }
+
+    /// Installs a batch of limited-use keys (a JWE to this secure element's key) for an HCE
+    /// token. The batch replaces the previous one (the token service revoked it when it made
+    /// this one); keys whose ATCs were already used stay unusable.
+    pub fn install_keys(
+        &self,
+        card_id: &str,
+        jwe: &str,
+        now_unix: i64,
+    ) -> Result<TokenInfo, SeError> {
+        self.update(|state| {
+            let jwk = Session::jwk(state)?;
+            let (_, plain) = jose::jwe::decrypt(jwe, &jwk).map_err(|_| SeError::PayloadRejected)?;
+            let plain = Zeroizing::new(plain);
+            let batch: KeyBatch =
+                serde_json::from_slice(&plain).map_err(|_| SeError::PayloadRejected)?;
+            let default = state.default_card.clone();
+            let record = state
+                .tokens
+                .iter_mut()
+                .find(|t| t.card_id == card_id)
+                .ok_or_else(|| SeError::NoSuchCard(card_id.to_owned()))?;
+            if !record.is_hce() || batch.tur != record.tur || batch.keys.is_empty() {
+                return Err(SeError::PayloadRejected);
+            }
+            let mut luks = Vec::with_capacity(batch.keys.len());
+            for k in &batch.keys {
+                if k.atc_from == 0 || k.atc_to < k.atc_from {
+                    return Err(SeError::PayloadRejected);
+                }
+                luks.push(Luk {
+                    index: k.index,
+                    key: k.key.clone(),
+                    atc_from: k.atc_from,
+                    atc_to: k.atc_to,
+                    expires_unix: k.expires_at,
+                });
+            }
+            record.key_algorithm = batch.key_algorithm.clone();
+            // Every key must make a working card before the batch is kept.
+            for luk in &luks {
+                record
+                    .profile_with(&luk.key)
+                    .map_err(|_| SeError::PayloadRejected)?;
+            }
+            record.luks = luks;
+            Ok(record.info(default.as_deref(), now_unix))
         })
     }
 
     /// The installed tokens.
-    pub fn tokens(&self) -> Result<Vec<TokenInfo>, SeError> {
+    pub fn tokens(&self, now_unix: i64) -> Result<Vec<TokenInfo>, SeError> {
         let state = self.read_state()?;
         Ok(state
             .tokens
             .iter()
-            .map(|t| t.info(state.default_card.as_deref()))
+            .map(|t| t.info(state.default_card.as_deref(), now_unix))
             .collect())
     }
 
@@ -219,11 +360,15 @@ impl Session {
 
     /// The card application for a token (`None`: the default one), ready for a tap. The holder
     /// counts as verified on the device (CDCVM) when the payment window is open at `now_unix`.
+    /// The card keeps its own handle on this session (its window included).
+    ///
+    /// An HCE token pays with the first unexpired limited-use key that has ATCs left; with none
+    /// left it refuses ([`SeError::KeysExhausted`]) until the batch is replenished.
     pub fn payment_card(
         &self,
         card_id: Option<&str>,
         now_unix: i64,
-    ) -> Result<PaymentCard<'_>, SeError> {
+    ) -> Result<PaymentCard, SeError> {
         let state = self.read_state()?;
         let wanted = card_id.or(state.default_card.as_deref());
         let record = match wanted {
@@ -231,30 +376,73 @@ impl Session {
             None => state.tokens.first(),
         }
         .ok_or_else(|| SeError::NoSuchCard(wanted.unwrap_or("(none installed)").to_owned()))?;
-        let mut card = Card::new(record.profile()?, record.counters());
-        card.set_cdcvm_verified(self.cdcvm_active(now_unix));
+        let loaded = Loaded::from(record, self, state.default_card.as_deref(), now_unix)?;
         Ok(PaymentCard {
-            session: self,
+            session: self.clone(),
             card_id: record.card_id.clone(),
-            info: record.info(state.default_card.as_deref()),
+            info: loaded.info,
+            card: loaded.card,
+            stored_atc: loaded.stored_atc,
+            atc_limit: loaded.atc_limit,
+            now_unix,
+        })
+    }
+}
+
+/// A token record made into a card application.
+struct Loaded {
+    card: Card,
+    info: TokenInfo,
+    stored_atc: u16,
+    /// HCE: the last ATC the current limited-use key covers.
+    atc_limit: u16,
+}
+
+impl Loaded {
+    fn from(
+        record: &TokenRecord,
+        session: &Session,
+        default: Option<&str>,
+        now_unix: i64,
+    ) -> Result<Self, SeError> {
+        let info = record.info(default, now_unix);
+        let (profile, counters, atc_limit) = if record.is_hce() {
+            let (luk, start) = record
+                .current_luk(now_unix)
+                .ok_or_else(|| SeError::KeysExhausted(record.card_id.clone()))?;
+            let mut counters = record.counters();
+            counters.atc = start;
+            (record.profile_with(&luk.key)?, counters, luk.atc_to)
+        } else {
+            (record.profile()?, record.counters(), u16::MAX)
+        };
+        let mut card = Card::new(profile, counters);
+        card.set_cdcvm_verified(session.cdcvm_active(now_unix));
+        Ok(Self {
             card,
+            info,
             stored_atc: record.atc,
+            atc_limit,
         })
     }
 }
 
 /// A token's card application, answering a terminal's APDUs. Every counter change is sealed
 /// to disk before the answer that reveals it leaves ([`PaymentCard::transmit`]).
-pub struct PaymentCard<'s> {
-    session: &'s Session,
+pub struct PaymentCard {
+    session: Session,
     card_id: String,
     info: TokenInfo,
     card: Card,
     /// The ATC stored when this card was loaded or last wrote.
     stored_atc: u16,
+    /// The highest ATC this card may use (HCE: its limited-use key's last ATC).
+    atc_limit: u16,
+    /// The time the card was loaded at (a transaction's time, for the payment window).
+    now_unix: i64,
 }
 
-impl std::fmt::Debug for PaymentCard<'_> {
+impl std::fmt::Debug for PaymentCard {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("PaymentCard")
             .field("info", &self.info)
@@ -264,15 +452,19 @@ impl std::fmt::Debug for PaymentCard<'_> {
 
 /// SW 6581: memory failure (ISO 7816-4), the answer when a counter cannot be stored.
 pub const SW_MEMORY_FAILURE: [u8; 2] = [0x65, 0x81];
+/// SW 6985: conditions of use not satisfied, the answer when no key may make the cryptogram
+/// (an HCE token whose limited-use keys are used up or expired).
+pub const SW_CONDITIONS_NOT_SATISFIED: [u8; 2] = [0x69, 0x85];
 
-impl PaymentCard<'_> {
+impl PaymentCard {
     /// What the wallet shows of this card.
     pub fn info(&self) -> &TokenInfo {
         &self.info
     }
 
-    /// The card enters the field (or is reset): a new transaction starts, and its counters are
-    /// read again from the secure element so that another process's taps are never repeated.
+    /// The card enters the field (or is reset): a new transaction starts; its counters and
+    /// (HCE) its key are read again from the secure element, so that another process's taps
+    /// are never repeated and a used-up key is never used again.
     pub fn reset(&mut self, now_unix: i64) -> Result<(), SeError> {
         let state = self.session.read_state()?;
         let record = state
@@ -280,29 +472,43 @@ impl PaymentCard<'_> {
             .iter()
             .find(|t| t.card_id == self.card_id)
             .ok_or_else(|| SeError::NoSuchCard(self.card_id.clone()))?;
-        let mut card = Card::new(record.profile()?, record.counters());
-        card.set_cdcvm_verified(self.session.cdcvm_active(now_unix));
-        self.card = card;
-        self.stored_atc = record.atc;
-        self.info.atc = record.atc;
+        let loaded = Loaded::from(
+            record,
+            &self.session,
+            state.default_card.as_deref(),
+            now_unix,
+        )?;
+        self.card = loaded.card;
+        self.info = loaded.info;
+        self.stored_atc = loaded.stored_atc;
+        self.atc_limit = loaded.atc_limit;
+        self.now_unix = now_unix;
         Ok(())
     }
 
-    /// Answers one command APDU. When the answer changes a counter (a cryptogram was made),
-    /// the counter is sealed durably first; if that fails the answer is withheld and the
-    /// terminal gets 6581, so no ATC ever goes out that a crash could hand out again.
+    /// Answers one command APDU. SELECT PPSE starts a transaction: the card is reloaded
+    /// first. When the answer changes a counter (a cryptogram was made), the counter is sealed
+    /// durably first; if that fails the answer is withheld and the terminal gets 6581, so no
+    /// ATC ever goes out that a crash could hand out again. An ATC beyond the current key's
+    /// range is never used (6985).
     pub fn transmit(&mut self, command: &[u8]) -> Vec<u8> {
+        if selects_ppse(command) && self.reset(self.now_unix).is_err() {
+            return SW_CONDITIONS_NOT_SATISFIED.to_vec();
+        }
         let out = self.card.process(command);
-        if let Some(counters) = out.persist
-            && self.persist(counters).is_err()
-        {
-            // The card in memory moved on; it reloads what is stored at the next reset.
-            self.card.reset();
-            return SW_MEMORY_FAILURE.to_vec();
+        if let Some(counters) = out.persist {
+            if counters.atc > self.atc_limit {
+                self.card.reset();
+                return SW_CONDITIONS_NOT_SATISFIED.to_vec();
+            }
+            if self.persist(counters).is_err() {
+                // The card in memory moved on; it reloads what is stored at the next reset.
+                self.card.reset();
+                return SW_MEMORY_FAILURE.to_vec();
+            }
         }
         out.response.encode()
     }
-
     fn persist(&mut self, counters: Counters) -> Result<(), SeError> {
         let card_id = self.card_id.clone();
         let stored_atc = self.stored_atc;
@@ -331,4 +537,13 @@ impl PaymentCard<'_> {
         self.info.atc = counters.atc;
         Ok(())
     }
+}
+
+/// True for SELECT by name of the PPSE (`2PAY.SYS.DDF01`): a terminal starting a transaction.
+pub fn selects_ppse(command: &[u8]) -> bool {
+    let name = emv_card::PPSE;
+    command.len() >= 5 + name.len()
+        && command[..4] == [0x00, 0xA4, 0x04, 0x00]
+        && usize::from(command[4]) == name.len()
+        && command.get(5..5 + name.len()) == Some(name)
 }

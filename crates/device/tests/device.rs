@@ -119,7 +119,7 @@ fn tap(session: &Session, amount: &str, now: i64) -> (Outcome, Option<u16>) {
     tap_card(&mut card, amount)
 }
 
-fn tap_card(card: &mut device::PaymentCard<'_>, amount: &str) -> (Outcome, Option<u16>) {
+fn tap_card(card: &mut device::PaymentCard, amount: &str) -> (Outcome, Option<u16>) {
     let eur = Currency::lookup("EUR").unwrap();
     let txn = Transaction {
         amount: Amount::parse(amount, eur).unwrap(),
@@ -164,7 +164,7 @@ fn a_new_device_is_unlocked_once_and_opens_only_its_own_payloads() {
         session.install("card-2", &payload(&other, "4761739001010028", 18), NOW),
         Err(SeError::PayloadRejected)
     );
-    assert_eq!(session.tokens().unwrap().len(), 1);
+    assert_eq!(session.tokens(NOW).unwrap().len(), 1);
 
     // The device directory never holds the token number, its key or the SE key in clear.
     let se_key = session.danger_export_private_jwk().unwrap();
@@ -262,7 +262,7 @@ fn a_crash_mid_payment_never_reuses_an_atc() {
     std::fs::remove_dir(&blocker).unwrap();
     let (_, third) = tap(&session, "12.00", NOW + 3);
     assert!(third > second, "{third:?} after {second:?}");
-    assert_eq!(session.tokens().unwrap()[0].atc, third.unwrap());
+    assert_eq!(session.tokens(NOW).unwrap()[0].atc, third.unwrap());
 }
 
 #[test]
@@ -272,14 +272,35 @@ fn a_card_loaded_before_another_tap_refuses_to_repeat_its_atc() {
     session
         .install("card-1", &payload(&public, "5413330089010012", 16), NOW)
         .unwrap();
+    // Another process taps with the same token between this transaction's SELECT PPSE (where
+    // the card loaded its counter) and its cryptogram.
     let mut stale = session.payment_card(None, NOW).unwrap();
-    let (_, used) = tap(&session, "12.00", NOW);
-    assert_eq!(used, Some(1));
-    // The stale card would make ATC 1 again: it answers 6581 instead.
-    let (_, atc) = tap_card(&mut stale, "12.00");
-    assert_eq!(atc, None);
-    // A reset (the card leaves and re-enters the field) reloads the counter.
-    stale.reset(NOW).unwrap();
+    let mut other = session.payment_card(None, NOW).unwrap();
+    let eur = Currency::lookup("EUR").unwrap();
+    let txn = Transaction {
+        amount: Amount::parse("12.00", eur).unwrap(),
+        amount_other_minor: 0,
+        date: Date::new(2027, 1, 15).unwrap(),
+        kind: TransactionType::PURCHASE,
+    };
+    let mut kernel = Kernel::new(TerminalConfig::default(), txn, &mut CountingRng(9));
+    let mut sent = 0;
+    let mut interfering = None;
+    let mut transceive = |cmd: &[u8]| -> Result<Vec<u8>, std::convert::Infallible> {
+        sent += 1;
+        if sent == 2 {
+            interfering = tap_card(&mut other, "12.00").1;
+        }
+        Ok(stale.transmit(cmd))
+    };
+    let first = kernel.start();
+    let outcome = kernel
+        .drive(first, &mut transceive, &mut Vec::new())
+        .unwrap();
+    assert_eq!(interfering, Some(1));
+    // The stale card would make ATC 1 again: it answers 6581 instead, and no cryptogram goes.
+    assert!(!matches!(outcome, Outcome::OnlineRequest(_)), "{outcome:?}");
+    // The next transaction reloads the counter at SELECT PPSE.
     let (_, atc) = tap_card(&mut stale, "12.00");
     assert_eq!(atc, Some(2));
     assert_eq!(SW_MEMORY_FAILURE, [0x65, 0x81]);
@@ -385,7 +406,7 @@ fn wrong_passcodes_back_off_and_then_wipe_the_secrets() {
     let session = se.unlock(&passcode("246810"), &p, &f.runtime, now).unwrap();
     assert!(session.cdcvm_active(now));
     assert_eq!(se.failures().unwrap(), 0);
-    assert_eq!(session.tokens().unwrap().len(), 1);
+    assert_eq!(session.tokens(NOW).unwrap().len(), 1);
 
     // Ten wrong ones in a row (waiting out each back-off) wipe the secrets.
     let mut last = None;
@@ -406,7 +427,7 @@ fn wrong_passcodes_back_off_and_then_wipe_the_secrets() {
     assert!(!f.dir.join(device::SE_DIR).join("sealed.json").exists());
     assert!(!f.dir.join(device::SE_DIR).join("device.secret").exists());
     // The session opened before the wipe opens nothing any more.
-    assert_eq!(session.tokens().unwrap_err(), SeError::Wiped);
+    assert_eq!(session.tokens(NOW).unwrap_err(), SeError::Wiped);
 }
 
 #[test]
@@ -442,4 +463,192 @@ fn a_session_ends_with_lock_and_after_its_time() {
         .unwrap_err(),
         SeError::WeakPasscode
     );
+}
+
+/// An HCE payload (no token key) for `dpan`, and a batch of `keys` limited-use keys of `uses`
+/// ATCs each, starting at `first_index` / `first_atc`, expiring at `expires`.
+fn hce_payload(recipient: &Jwk, dpan: &str) -> String {
+    let plain = serde_json::json!({
+        "tur": format!("DWSPMC0000000000000000{}", &dpan[12..]),
+        "dpan": dpan,
+        "expiry": "1230",
+        "psn": "01",
+        "scheme": "visa",
+        "cvn": 18,
+        "credential": "hce",
+        "fpan_last4": "1111",
+        "product_name": "Demo Bank Visa",
+    });
+    jwe::encrypt(
+        plain.to_string().as_bytes(),
+        recipient,
+        &HeaderParams::new().cty("application/json"),
+        &[0x11; 32],
+        &[0x22; 32],
+        &[0x33; 12],
+    )
+    .unwrap()
+}
+
+fn token_mk(dpan: &str) -> emv_crypto::MasterKey {
+    let imk = emv_crypto::MasterKey::new(
+        emv_crypto::KeyAlgorithm::Tdes2,
+        &hex::decode(TOKEN_IMK).unwrap(),
+    )
+    .unwrap();
+    emv_crypto::derive_icc_master_key(emv_crypto::Cvn::Visa18, &imk, dpan, 0x01).unwrap()
+}
+
+fn key_batch(
+    recipient: &Jwk,
+    dpan: &str,
+    keys: &[(u32, u16, u16, i64)], // (index, atc_from, atc_to, expires)
+) -> String {
+    let mk = token_mk(dpan);
+    let keys: Vec<_> = keys
+        .iter()
+        .map(|&(index, atc_from, atc_to, expires_at)| {
+            let luk = emv_crypto::derive_limited_use_key(&mk, index).unwrap();
+            serde_json::json!({
+                "index": index,
+                "key": hex::encode_upper(luk.expose_secret()),
+                "atc_from": atc_from,
+                "atc_to": atc_to,
+                "expires_at": expires_at,
+            })
+        })
+        .collect();
+    let plain = serde_json::json!({
+        "tur": format!("DWSPMC0000000000000000{}", &dpan[12..]),
+        "key_algorithm": "TDES2",
+        "keys": keys,
+    });
+    jwe::encrypt(
+        plain.to_string().as_bytes(),
+        recipient,
+        &HeaderParams::new().cty("application/json"),
+        &[0x44; 32],
+        &[0x55; 32],
+        &[0x66; 12],
+    )
+    .unwrap()
+}
+
+/// Taps once; the ATC and whether the ARQC verifies under limited-use key `index`.
+fn tap_with_luk(session: &Session, dpan: &str, now: i64) -> Result<(u16, u32), String> {
+    let mut card = session.payment_card(None, now).map_err(|e| e.to_string())?;
+    let (outcome, atc) = tap_card(&mut card, "12.00");
+    let Outcome::OnlineRequest(r) = outcome else {
+        return Err(format!("{outcome:?}"));
+    };
+    let atc = atc.unwrap();
+    let arqc = r
+        .data
+        .get(emv::tags::APPLICATION_CRYPTOGRAM)
+        .unwrap()
+        .to_vec();
+    let lookup = |t: tlv::Tag| r.data.get(t);
+    let mk = token_mk(dpan);
+    for index in 1..=8 {
+        let luk = emv_crypto::derive_limited_use_key(&mk, index).unwrap();
+        if emv_crypto::verify_ac(emv_crypto::Cvn::Visa18, &luk, &lookup, &arqc).is_ok() {
+            return Ok((atc, index));
+        }
+    }
+    assert!(
+        emv_crypto::verify_ac(emv_crypto::Cvn::Visa18, &mk, &lookup, &arqc).is_err(),
+        "an HCE card never uses the token's long-lived key"
+    );
+    Err("no limited-use key verifies the cryptogram".into())
+}
+
+#[test]
+fn an_hce_token_pays_only_with_its_limited_use_keys_within_their_ranges() {
+    let (_f, se, session) = fixture("hce");
+    let public = se.public_key().unwrap();
+    let dpan = "4761739001010010";
+    let installed = session
+        .install("card-1", &hce_payload(&public, dpan), NOW)
+        .unwrap();
+    assert_eq!(installed.credential, "hce");
+    assert_eq!(installed.payments_left, Some(0));
+    assert_eq!(
+        session.payment_card(None, NOW).unwrap_err(),
+        SeError::KeysExhausted("card-1".into())
+    );
+    // Key 1 has expired already; keys 2 and 3 cover ATCs 4-6 and 7-8.
+    let batch = key_batch(
+        &public,
+        dpan,
+        &[
+            (1, 1, 3, NOW - 1),
+            (2, 4, 6, NOW + 3600),
+            (3, 7, 8, NOW + 3600),
+        ],
+    );
+    let info = session.install_keys("card-1", &batch, NOW).unwrap();
+    assert_eq!(info.payments_left, Some(5));
+    let taps: Vec<(u16, u32)> = (0..5)
+        .map(|i| tap_with_luk(&session, dpan, NOW + i).unwrap())
+        .collect();
+    assert_eq!(taps, [(4, 2), (5, 2), (6, 2), (7, 3), (8, 3)]);
+    assert_eq!(
+        session.payment_card(None, NOW + 10).unwrap_err(),
+        SeError::KeysExhausted("card-1".into())
+    );
+    assert_eq!(session.tokens(NOW + 10).unwrap()[0].payments_left, Some(0));
+
+    // Replenished: the new batch replaces the old one and the counter goes on.
+    let batch = key_batch(&public, dpan, &[(4, 9, 10, NOW + 3600)]);
+    session.install_keys("card-1", &batch, NOW + 20).unwrap();
+    assert_eq!(tap_with_luk(&session, dpan, NOW + 21).unwrap(), (9, 4));
+    // Keys expire: an hour later nothing pays.
+    assert_eq!(
+        session.payment_card(None, NOW + 3600).unwrap_err(),
+        SeError::KeysExhausted("card-1".into())
+    );
+
+    // A batch for another token, or made for another device, is refused.
+    let other = Jwk::from_private_bytes(&[0x42; 32]).unwrap().to_public();
+    assert_eq!(
+        session.install_keys(
+            "card-1",
+            &key_batch(&other, dpan, &[(5, 11, 12, NOW + 3600)]),
+            NOW
+        ),
+        Err(SeError::PayloadRejected)
+    );
+    assert_eq!(
+        session.install_keys(
+            "card-1",
+            &key_batch(&public, "4761739001010028", &[(5, 11, 12, NOW + 3600)]),
+            NOW
+        ),
+        Err(SeError::PayloadRejected)
+    );
+}
+
+#[test]
+fn a_card_reused_across_taps_reloads_at_select_ppse_and_never_leaves_its_key_range() {
+    let (_f, se, session) = fixture("hce-reuse");
+    let public = se.public_key().unwrap();
+    let dpan = "4761739001010010";
+    session
+        .install("card-1", &hce_payload(&public, dpan), NOW)
+        .unwrap();
+    session
+        .install_keys(
+            "card-1",
+            &key_batch(
+                &public,
+                dpan,
+                &[(1, 1, 2, NOW + 3600), (2, 3, 4, NOW + 3600)],
+            ),
+            NOW,
+        )
+        .unwrap();
+    // One card object for many taps (a terminal that keeps the phone in its field).
+    let mut card = session.payment_card(None, NOW).unwrap();
+    let atcs: Vec<Option<u16>> = (0..5).map(|_| tap_card(&mut card, "12.00").1).collect();
+    assert_eq!(atcs, [Some(1), Some(2), Some(3), Some(4), None]);
 }
