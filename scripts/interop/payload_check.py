@@ -4,8 +4,9 @@
 Runs the platform (`tapwallet up`, in a temporary directory, on its default ports), registers
 a user and a device with `tapwallet device`, adds the demo Visa card 4111 1111 1111 1111 (low
 risk: active at once), fetches the card's payload from the wallet backend over HTTPS with the
-device's session, and decrypts it with jwcrypto using the device key the CLI keeps
-(`se-key.json`, a private P-256 JWK). The payload must be a JWE with alg ECDH-ES+A256KW and enc
+device's session, and decrypts it with jwcrypto using the secure element's private key
+(exported as a P-256 JWK by the interop-only `device init --danger-export-key`; the product
+never lets it out). The payload must be a JWE with alg ECDH-ES+A256KW and enc
 A256GCM whose plaintext names a Luhn-valid DPAN in the network's token range, different from
 the card number, with the token's expiry, TUR and key.
 
@@ -62,7 +63,10 @@ def main() -> int:
                     break
                 time.sleep(0.1)
             device = ["--device-dir", str(Path(tmp) / "device")]
-            env = dict(os.environ, TAPWALLET_PASSWORD="correct horse battery")
+            env = dict(os.environ, TAPWALLET_PASSWORD="correct horse battery",
+                       TAPWALLET_PASSCODE="246810",
+                       TAPWALLET_RUNTIME_DIR=str(Path(tmp) / "run"))
+            key_file = Path(tmp) / "se-private-key.json"
 
             def cli(*args):
                 out = subprocess.run(
@@ -73,6 +77,8 @@ def main() -> int:
                     raise RuntimeError(f"tapwallet device {args[0]}: {out.stderr.strip()}")
                 return json.loads(out.stdout)
 
+            # The secure element keeps its key; the interop-only flag exports it for jwcrypto.
+            cli("init", "--danger-export-key", str(key_file))
             cli("register", "--email", "payload-check@example.com")
             card = cli("add-card", "--pan", FPAN, "--expiry", "12/30", "--cvv", "123")
             if card.get("status") != "active":
@@ -88,7 +94,7 @@ def main() -> int:
             compact = json.load(urllib.request.urlopen(req, context=ctx, timeout=10))[
                 "encrypted_payload"
             ]
-            key = jwk.JWK.from_json((Path(tmp) / "device" / "se-key.json").read_text())
+            key = jwk.JWK.from_json(key_file.read_text())
             token = jwe.JWE()
             token.deserialize(compact, key=key)
             header = json_decode(token.objects["protected"])

@@ -52,6 +52,9 @@ pub(crate) enum BenchCommand {
     /// Many users provisioning cards at once over HTTPS (green and OTP paths) through the
     /// wallet backend, the token service and the issuer's ID&V; report throughput and latency.
     Provision(crate::bench_provision::ProvisionArgs),
+    /// Taps against a device's card, through a PC/SC reader or in process: latency from SELECT
+    /// PPSE to the online request, median and p99.
+    Tap(crate::bench_tap::TapArgs),
 }
 
 /// Flags of `tapwallet bench auth`.
@@ -87,6 +90,7 @@ pub(crate) async fn run(cmd: &BenchCommand) -> anyhow::Result<ExitCode> {
     match cmd {
         BenchCommand::Auth(args) => auth(args).await,
         BenchCommand::Provision(args) => crate::bench_provision::run(args).await,
+        BenchCommand::Tap(args) => crate::bench_tap::run(args).await,
     }
 }
 

@@ -1,12 +1,13 @@
-//! `tapwallet device ...`: the client side of the wallet backend, as a device would use it.
+//! `tapwallet device ...`: the device wallet, as a phone would run it.
 //!
 //! The device keeps its state in a directory (`--device-dir`, default `~/.tapwallet/device`):
-//! `se-key.json`, the device's P-256 key pair standing in for its secure element, and
-//! `session.json`, who is logged in (user id, device id, access and refresh tokens). Both are
-//! created with mode 0600. The key never leaves the directory: the backend gets its public half
-//! and an attestation signed with it (see the `api` crate's `attestation` module for the
-//! challenge). The software secure element with sealed storage and a passcode arrives with the
-//! device wallet (issue 5); until then these files are protected by file permissions only.
+//! `secure-element/`, the software secure element (the `device` crate: a P-256 key pair made
+//! inside it, every token and key sealed under the device secret and the passcode), and
+//! `session.json`, who is logged in (user id, device id, access and refresh tokens; mode 0600).
+//! `init` creates the secure element and sets the passcode; `unlock` checks it and opens the
+//! payment window; the backend gets the public key and an attestation signed inside the
+//! secure element (see the `api` crate's `attestation` module for the challenge). Token
+//! payloads are fetched and installed into the secure element as soon as a card is active.
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -14,7 +15,6 @@ use std::process::ExitCode;
 use anyhow::{Context as _, anyhow, bail};
 use base64ct::{Base64UrlUnpadded, Encoding as _};
 use clap::{Args, Subcommand};
-use p256::ecdsa::signature::Signer as _;
 use serde_json::{Value, json};
 
 use crate::http::{Answer, Client};
@@ -47,14 +47,61 @@ pub(crate) struct DeviceArgs {
     /// (`./tapwallet-data/tls/tapwallet-dev-cert.pem`).
     #[arg(long, global = true, env = "TAPWALLET_CA_CERT")]
     pub(crate) ca_cert: Option<PathBuf>,
+    /// Where unlock sessions live (memory-backed, emptied at reboot, never inside the device
+    /// directory). Default: `$XDG_RUNTIME_DIR/tapwallet-UID`, else `/dev/shm/tapwallet-UID`.
+    #[arg(long, global = true, env = "TAPWALLET_RUNTIME_DIR")]
+    pub(crate) runtime_dir: Option<PathBuf>,
     /// One JSON object on stdout instead of text.
     #[arg(long, global = true)]
     pub(crate) json: bool,
 }
 
+/// How the passcode is given.
+#[derive(Debug, Args)]
+pub(crate) struct PasscodeArgs {
+    /// Read the passcode from the first line of standard input (for scripts); otherwise it is
+    /// taken from TAPWALLET_PASSCODE or asked for on the terminal.
+    #[arg(long)]
+    pub(crate) passcode_stdin: bool,
+}
+
 /// What to do.
 #[derive(Debug, Subcommand)]
 pub(crate) enum DeviceAction {
+    /// Create this device's secure element and set its passcode (at least 6 characters).
+    Init {
+        #[command(flatten)]
+        passcode: PasscodeArgs,
+        /// Interop tests only: also write the secure element's private key, as a JWK, to FILE.
+        #[arg(long, value_name = "FILE", hide = true)]
+        danger_export_key: Option<PathBuf>,
+    },
+    /// Check the passcode: payments within the window count as verified on the phone.
+    Unlock {
+        #[command(flatten)]
+        passcode: PasscodeArgs,
+        /// How long the payment window stays open, in seconds.
+        #[arg(long, default_value_t = 60, value_parser = clap::value_parser!(i64).range(1..=3600))]
+        window_secs: i64,
+    },
+    /// Lock the device: no payments until the next unlock.
+    Lock,
+    /// Whether the device is locked, the payment window, and the cards in its secure element.
+    Status,
+    /// Fetch a new batch of limited-use payment keys for an HCE card (the previous batch is
+    /// revoked).
+    Replenish {
+        /// The card's id.
+        card: String,
+    },
+    /// Hold the phone to a reader: serve the default card to vsmartcard's virtual reader
+    /// (vpcd), so that pcscd presents it as a contactless card to any PC/SC program. Runs until
+    /// Ctrl-C.
+    Nfc {
+        /// vpcd's address (reader 0 listens on 35963, reader 1 on 35964).
+        #[arg(long, default_value = "127.0.0.1:35963")]
+        vpcd: std::net::SocketAddr,
+    },
     /// Create an account, log in and enroll this device.
     Register(Credentials),
     /// Log in (enrolling this device if it is not yet).
@@ -137,6 +184,10 @@ pub(crate) struct AddCard {
     /// The cardholder's name as printed.
     #[arg(long, default_value = "CARDHOLDER")]
     pub(crate) name: String,
+    /// Host card emulation: the phone keeps no long-lived token key, only batches of
+    /// limited-use keys, replenished as they run low.
+    #[arg(long)]
+    pub(crate) hce: bool,
 }
 
 /// Email and password.
@@ -153,7 +204,6 @@ pub(crate) struct Credentials {
     pub(crate) name: String,
 }
 
-const KEY_FILE: &str = "se-key.json";
 const SESSION_FILE: &str = "session.json";
 
 fn default_dir() -> PathBuf {
@@ -164,40 +214,29 @@ fn default_dir() -> PathBuf {
 }
 
 /// The device's state directory and what is in it.
-struct DeviceState {
+pub(crate) struct DeviceState {
     dir: PathBuf,
+    runtime_dir: PathBuf,
 }
 
 impl DeviceState {
-    fn open(dir: Option<&Path>) -> anyhow::Result<Self> {
+    pub(crate) fn open(dir: Option<&Path>, runtime_dir: Option<&Path>) -> anyhow::Result<Self> {
         let dir = dir.map_or_else(default_dir, Path::to_path_buf);
         std::fs::create_dir_all(&dir)
             .with_context(|| format!("cannot create the device directory {}", dir.display()))?;
-        Ok(Self { dir })
+        let runtime_dir = runtime_dir.map_or_else(device::default_runtime_dir, Path::to_path_buf);
+        Ok(Self { dir, runtime_dir })
     }
 
-    /// The device key, made on first use.
-    fn key(&self) -> anyhow::Result<p256::SecretKey> {
-        let path = self.dir.join(KEY_FILE);
-        if path.exists() {
-            let text = std::fs::read_to_string(&path)?;
-            let jwk = jose::Jwk::from_json(&text)
-                .map_err(|e| anyhow!("{} is not a private P-256 JWK: {e}", path.display()))?;
-            let d = jwk
-                .private_bytes()
-                .ok_or_else(|| anyhow!("{} holds no private key", path.display()))?;
-            return p256::SecretKey::from_slice(d.expose()).context("device key out of range");
-        }
-        loop {
-            let mut d = [0u8; 32];
-            getrandom::fill(&mut d).map_err(|e| anyhow!("no randomness: {e}"))?;
-            let Ok(jwk) = jose::Jwk::from_private_bytes(&d) else {
-                continue; // out of range (probability ~2^-128): draw again
-            };
-            let json = jwk.to_private_json().map_err(|e| anyhow!("{e}"))?;
-            write_private(&path, json.expose().as_bytes())?;
-            return p256::SecretKey::from_slice(&d).context("device key out of range");
-        }
+    /// The secure element (closed).
+    fn se(&self) -> anyhow::Result<device::SecureElement> {
+        Ok(device::SecureElement::open(&self.dir)?)
+    }
+
+    /// The unlocked secure element.
+    pub(crate) fn unlocked(&self) -> anyhow::Result<device::Session> {
+        let se = self.se()?;
+        Ok(se.session(&self.runtime_dir, crate::env::now_unix()?)?)
     }
 
     fn session(&self) -> anyhow::Result<Option<Value>> {
@@ -286,9 +325,148 @@ fn show(args: &DeviceArgs, value: &Value, text: &str) {
 /// Runs a device command.
 pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
     let args = &cmd.common;
-    let state = DeviceState::open(args.device_dir.as_deref())?;
+    let state = DeviceState::open(args.device_dir.as_deref(), args.runtime_dir.as_deref())?;
     let http = client(args)?;
     match &cmd.action {
+        DeviceAction::Init {
+            passcode,
+            danger_export_key,
+        } => {
+            if device::SecureElement::exists(&state.dir) {
+                bail!(
+                    "{} already has a secure element; `tapwallet device unlock` opens it",
+                    state.dir.display()
+                );
+            }
+            let code = read_passcode(passcode, "Choose a passcode (at least 6 characters): ")?;
+            let policy = device::Policy::default();
+            let now = crate::env::now_unix()?;
+            let (se, session) = tokio::task::block_in_place(|| {
+                device::SecureElement::init(&state.dir, &code, &policy, &state.runtime_dir, now)
+            })?;
+            if let Some(file) = danger_export_key {
+                write_private(file, session.danger_export_private_jwk()?.expose().as_bytes())?;
+            }
+            let thumbprint = se.public_key()?.thumbprint();
+            show(
+                args,
+                &json!({"device_dir": state.dir, "se_key_thumbprint": thumbprint, "unlocked": true}),
+                &format!(
+                    "secure element created in {} (key {thumbprint}); unlocked for {} s.\n\
+                     next: `tapwallet device register --email ...`",
+                    state.dir.display(),
+                    policy.window_secs
+                ),
+            );
+        }
+        DeviceAction::Unlock {
+            passcode,
+            window_secs,
+        } => {
+            let se = state.se()?;
+            let code = read_passcode(passcode, "Passcode: ")?;
+            let policy = device::Policy {
+                window_secs: *window_secs,
+                ..device::Policy::default()
+            };
+            let now = crate::env::now_unix()?;
+            let session = tokio::task::block_in_place(|| {
+                se.unlock(&code, &policy, &state.runtime_dir, now)
+            })?;
+            // An HCE card running low gets new keys while the phone is online.
+            let notes = if state.session()?.is_some_and(|s| s["access_token"].is_string()) {
+                replenish_low(&http, &state, &session).await
+            } else {
+                Vec::new()
+            };
+            let mut text = format!(
+                "unlocked: hold the phone to the terminal within {window_secs} s \
+                 (payments then count as verified on the phone)"
+            );
+            for n in &notes {
+                text.push_str(&format!("\n  {n}"));
+            }
+            show(
+                args,
+                &json!({
+                    "unlocked": true,
+                    "payment_window_until": session.cdcvm_until_unix(),
+                    "notes": notes,
+                }),
+                &text,
+            );
+        }
+        DeviceAction::Lock => {
+            state.se()?.lock(&state.runtime_dir)?;
+            show(args, &json!({"locked": true}), "locked");
+        }
+        DeviceAction::Nfc { vpcd } => {
+            let se = state.se()?;
+            let runtime = state.runtime_dir.clone();
+            let (vpcd, json) = (*vpcd, args.json);
+            tokio::task::spawn_blocking(move || {
+                crate::phone::serve_vpcd(se, &runtime, vpcd, json)
+            })
+            .await??;
+        }
+        DeviceAction::Replenish { card } => {
+            let session = state.unlocked()?;
+            let token = replenish(&http, &state, &session, card).await?;
+            show(
+                args,
+                &token_json(&token),
+                &format!(
+                    "card {card}: new payment keys installed, {} payments before the next batch",
+                    token.payments_left.unwrap_or(0)
+                ),
+            );
+        }
+        DeviceAction::Status => {
+            let se = state.se()?;
+            let now = crate::env::now_unix()?;
+            let failures = se.failures()?;
+            let value = match se.session(&state.runtime_dir, now) {
+                Ok(session) => {
+                    let tokens = session.tokens(now)?;
+                    json!({
+                        "locked": false,
+                        "payment_window_secs_left": (session.cdcvm_until_unix() - now).max(0),
+                        "wrong_passcodes": failures,
+                        "tokens": tokens.iter().map(token_json).collect::<Vec<_>>(),
+                    })
+                }
+                Err(device::SeError::Locked) => {
+                    json!({"locked": true, "wrong_passcodes": failures})
+                }
+                Err(e) => return Err(e.into()),
+            };
+            let mut text = if value["locked"] == true {
+                "locked: `tapwallet device unlock` to pay".to_owned()
+            } else {
+                let left = value["payment_window_secs_left"].as_i64().unwrap_or(0);
+                if left > 0 {
+                    format!("unlocked; payment window open for {left} s more")
+                } else {
+                    "unlocked; payment window closed (small payments only; \
+                     `tapwallet device unlock` to verify)"
+                        .to_owned()
+                }
+            };
+            for t in value["tokens"].as_array().into_iter().flatten() {
+                let keys = match t["payments_left"].as_u64() {
+                    Some(n) => format!("  HCE, {n} payments left in this key batch"),
+                    None => String::new(),
+                };
+                text.push_str(&format!(
+                    "\n  {}  token {}  ATC {}{keys}{}",
+                    t["card_id"].as_str().unwrap_or("?"),
+                    t["token"].as_str().unwrap_or("?"),
+                    t["atc"],
+                    if t["default"] == true { "  (default)" } else { "" }
+                ));
+            }
+            show(args, &value, &text);
+        }
         DeviceAction::Register(c) => {
             let created = http
                 .send(
@@ -367,14 +545,19 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
                 .session()?
                 .and_then(|s| s["device_id"].as_str().map(str::to_owned))
                 .ok_or_else(|| anyhow!("this device is not enrolled: log in first"))?;
+            // The token lands in the secure element: it must be open before the card is sent.
+            state.unlocked()?;
             let pan: String = card.pan.chars().filter(|c| !c.is_whitespace()).collect();
-            let body = json!({
+            let mut body = json!({
                 "device_id": device_id,
                 "pan": pan,
                 "expiry": card.expiry,
                 "cvv": card.cvv,
                 "cardholder_name": card.name,
             });
+            if card.hce {
+                body["credential"] = json!("hce");
+            }
             let mut added =
                 authed(&http, &state, "POST", "/v1/cards/provision", Some(&body)).await?;
             // Step-up by one-time password: have the bank send the code now.
@@ -394,11 +577,19 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
                 let path = format!("/v1/cards/{id}/otp");
                 added = authed(&http, &state, "POST", &path, Some(&json!({}))).await?;
             }
+            if added["status"] == "active"
+                && let Some(id) = added["id"].as_str()
+            {
+                install_payload(&http, &state, &state.unlocked()?, id).await?;
+            }
             show(args, &added, &describe_added(&added));
         }
         DeviceAction::Verify { card, otp } => {
             let path = format!("/v1/cards/{card}/verify");
             let c = authed(&http, &state, "POST", &path, Some(&json!({"otp": otp}))).await?;
+            if c["status"] == "active" {
+                install_payload(&http, &state, &state.unlocked()?, card).await?;
+            }
             show(
                 args,
                 &c,
@@ -422,39 +613,28 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
             show(args, &list, &text);
         }
         DeviceAction::Payload { card } => {
-            let path = format!("/v1/cards/{card}/payload");
-            let payload = authed(&http, &state, "GET", &path, None).await?;
-            let jwe = payload["encrypted_payload"]
-                .as_str()
-                .ok_or_else(|| anyhow!("the backend sent no payload"))?;
-            let key = state.key()?;
-            let jwk = jose::Jwk::from_private_bytes(&key.to_bytes().into())
-                .map_err(|e| anyhow!("device key: {e}"))?;
-            let (_, plaintext) = jose::jwe::decrypt(jwe, &jwk)
-                .map_err(|e| anyhow!("the payload does not open with this device's key: {e}"))?;
-            let token: Value = serde_json::from_slice(&plaintext)?;
-            let dpan = token["dpan"].as_str().unwrap_or_default();
-            let masked = cards::Pan::parse(dpan).map_or_else(|_| "?".to_owned(), |p| p.masked());
-            let summary = json!({
-                "card_id": card,
-                "token": masked,
-                "expiry": token["expiry"],
-                "tur": token["tur"],
-                "opened_with_device_key": true,
-            });
+            let session = state.unlocked()?;
+            let token = install_payload(&http, &state, &session, card).await?;
             show(
                 args,
-                &summary,
+                &json!({"card_id": card, "installed": true, "token": token_json(&token)}),
                 &format!(
-                    "payload opened with this device's key: token {masked}, expiry {}, TUR {}",
-                    token["expiry"].as_str().unwrap_or("?"),
-                    token["tur"].as_str().unwrap_or("?")
+                    "payload opened inside the secure element and installed: token {}, expiry {}, TUR {}",
+                    token.token_masked, token.expiry, token.tur
                 ),
             );
         }
         DeviceAction::Default { card } => {
             let path = format!("/v1/cards/{card}/default");
             let c = authed(&http, &state, "PUT", &path, None).await?;
+            let session = state.unlocked()?;
+            if session
+                .tokens(crate::env::now_unix()?)?
+                .iter()
+                .any(|t| &t.card_id == card)
+            {
+                session.set_default(card)?;
+            }
             show(args, &c, &format!("default card: {}", card_line(&c)));
         }
         DeviceAction::Suspend { card } => {
@@ -470,6 +650,10 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
         DeviceAction::Remove { card } => {
             let path = format!("/v1/cards/{card}");
             let c = authed(&http, &state, "DELETE", &path, None).await?;
+            // The token is deleted at the network; its keys leave the secure element too.
+            if let Ok(session) = state.unlocked() {
+                session.remove(card)?;
+            }
             show(args, &c, &format!("card {card} removed"));
         }
         DeviceAction::History { card, limit } => {
@@ -493,6 +677,109 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The passcode: from standard input, TAPWALLET_PASSCODE, or the terminal (not echoed).
+fn read_passcode(args: &PasscodeArgs, prompt: &str) -> anyhow::Result<secret::Secret<String>> {
+    use std::io::IsTerminal as _;
+    if args.passcode_stdin {
+        let mut line = String::new();
+        std::io::stdin().read_line(&mut line)?;
+        let code = line.trim_end_matches(['\r', '\n']).to_owned();
+        line.clear();
+        return Ok(secret::Secret::new(code));
+    }
+    if let Ok(code) = std::env::var("TAPWALLET_PASSCODE") {
+        return Ok(secret::Secret::new(code));
+    }
+    if std::io::stdin().is_terminal() {
+        return Ok(secret::Secret::new(rpassword::prompt_password(prompt)?));
+    }
+    bail!("no passcode: give it with --passcode-stdin or TAPWALLET_PASSCODE")
+}
+
+/// A token in the secure element, for `--json`: masked, never its number or keys.
+fn token_json(t: &device::TokenInfo) -> Value {
+    json!({
+        "card_id": t.card_id,
+        "tur": t.tur,
+        "token": t.token_masked,
+        "fpan_last4": t.fpan_last4,
+        "scheme": t.scheme,
+        "product_name": t.product_name,
+        "expiry": t.expiry,
+        "atc": t.atc,
+        "default": t.is_default,
+        "credential": t.credential,
+        "payments_left": t.payments_left,
+    })
+}
+
+/// Fetches an active card's token payload and installs it into the secure element, which opens
+/// it with its own key (idempotent: installing again keeps the token's counters).
+pub(crate) async fn install_payload(
+    http: &Client,
+    state: &DeviceState,
+    session: &device::Session,
+    card: &str,
+) -> anyhow::Result<device::TokenInfo> {
+    let path = format!("/v1/cards/{card}/payload");
+    let payload = authed(http, state, "GET", &path, None).await?;
+    let jwe = payload["encrypted_payload"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the backend sent no payload"))?;
+    let now = crate::env::now_unix()?;
+    let token = session.install(card, jwe, now)?;
+    if token.credential == "hce" {
+        return replenish(http, state, session, card).await;
+    }
+    Ok(token)
+}
+
+/// Fetches a new batch of limited-use keys for an HCE card and installs it (the token service
+/// revokes the previous batch).
+pub(crate) async fn replenish(
+    http: &Client,
+    state: &DeviceState,
+    session: &device::Session,
+    card: &str,
+) -> anyhow::Result<device::TokenInfo> {
+    let path = format!("/v1/cards/{card}/keys");
+    let batch = authed(http, state, "POST", &path, Some(&json!({}))).await?;
+    let jwe = batch["encrypted_keys"]
+        .as_str()
+        .ok_or_else(|| anyhow!("the backend sent no keys"))?;
+    let now = crate::env::now_unix()?;
+    Ok(session.install_keys(card, jwe, now)?)
+}
+
+/// Replenishes every HCE card running low; a failure (offline, say) is reported, not fatal:
+/// the keys left still pay.
+async fn replenish_low(http: &Client, state: &DeviceState, session: &device::Session) -> Vec<String> {
+    let mut notes = Vec::new();
+    let Ok(now) = crate::env::now_unix() else {
+        return notes;
+    };
+    let Ok(tokens) = session.tokens(now) else {
+        return notes;
+    };
+    for t in tokens {
+        if t.payments_left.is_some_and(|left| left < device::REPLENISH_BELOW) {
+            match replenish(http, state, session, &t.card_id).await {
+                Ok(t2) => notes.push(format!(
+                    "card {}: new payment keys ({} payments)",
+                    t.card_id,
+                    t2.payments_left.unwrap_or(0)
+                )),
+                Err(e) => notes.push(format!(
+                    "card {}: {} payments left, and new keys could not be fetched ({e})",
+                    t.card_id,
+                    t.payments_left.unwrap_or(0)
+                )),
+            }
+        }
+    }
+    notes
 }
 
 /// One line per card: id, status, network and last digits, default mark.
@@ -624,17 +911,14 @@ async fn login(http: &Client, state: &DeviceState, c: &Credentials) -> anyhow::R
         _ => {}
     }
     if session["device_id"].is_null() {
-        let key = state.key()?;
-        let jwk = jose::Jwk::from_private_bytes(&key.to_bytes().into())
-            .map_err(|e| anyhow!("device key: {e}"))?
-            .to_public();
+        let session_se = state.unlocked().context("enrolling needs the secure element's key")?;
+        let jwk = state.se()?.public_key()?;
         let challenge = format!(
             "tapwallet-device-attestation:v1:{user_id}:{}:cli:{}",
             c.name,
             jwk.thumbprint()
         );
-        let signer = p256::ecdsa::SigningKey::from(&key);
-        let signature: p256::ecdsa::Signature = signer.sign(challenge.as_bytes());
+        let signature = session_se.sign(challenge.as_bytes())?;
         let public: Value = serde_json::from_str(&jwk.to_public_json())?;
         let device = http
             .send(
@@ -646,7 +930,7 @@ async fn login(http: &Client, state: &DeviceState, c: &Credentials) -> anyhow::R
                     "name": c.name,
                     "platform": "cli",
                     "se_public_key": public,
-                    "attestation": Base64UrlUnpadded::encode_string(&signature.to_bytes()),
+                    "attestation": Base64UrlUnpadded::encode_string(&signature),
                 })),
             )
             .await?

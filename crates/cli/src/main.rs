@@ -4,13 +4,16 @@
 mod backend;
 mod bench;
 mod bench_provision;
+mod bench_tap;
 mod demo;
 mod device;
 mod env;
 mod hosts;
 mod http;
+mod phone;
 mod pos;
 mod tap;
+mod tour;
 mod trace;
 mod tsp_host;
 mod verify;
@@ -57,6 +60,9 @@ enum Command {
     Device(device::DeviceCommand),
     /// The one-time passwords the issuer sent (the embedded SMS/e-mail gateway).
     Outbox(tsp_host::OutboxArgs),
+    /// The whole journey in one command: start the platform, make a device, add a card with
+    /// the bank's one-time code, unlock, pay at the terminal, show the history.
+    Demo(tour::DemoArgs),
 }
 
 /// Runs an async command on a multi-threaded runtime, with logs on stderr (`RUST_LOG`).
@@ -108,6 +114,7 @@ fn main() -> ExitCode {
         Command::Bench(cmd) => block_on(bench::run(&cmd)),
         Command::Device(cmd) => block_on(device::run(&cmd)),
         Command::Outbox(args) => block_on(tsp_host::outbox(&args)),
+        Command::Demo(args) => tour::run(&args),
     };
     match result {
         Ok(code) => code,

@@ -1,5 +1,8 @@
-//! `tapwallet pos charge`: a terminal. The kernel reads an in-process card (the demo token,
-//! personalized with its token key) and sends the online request to the acquirer over TCP.
+//! `tapwallet pos charge`: a terminal. The kernel reads a card and sends the online request to
+//! the acquirer over TCP. The card is, by choice: the demo token personalized in process; the
+//! default card in a device's secure element (`--device-dir`), read in process; or whatever
+//! card a PC/SC reader holds (`--reader pcsc[:NAME]`), such as a phone running
+//! `tapwallet device nfc` behind vsmartcard's virtual reader, or a real card on a real reader.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -59,9 +62,24 @@ pub(crate) struct ChargeArgs {
     /// This terminal's id (DE 41), known to the acquirer.
     #[arg(long, default_value = seed::TERMINAL_ID)]
     terminal: String,
-    /// Has the holder authenticated on the phone?
+    /// Has the holder authenticated on the phone? (Demo token only: a device's secure element
+    /// knows whether its payment window is open.)
     #[arg(long, value_enum, default_value_t = YesNo::Yes)]
     cdcvm: YesNo,
+    /// Pay with the default card in this device's secure element (made by `tapwallet device`),
+    /// read in process, instead of the demo token.
+    #[arg(long, value_name = "DIR", conflicts_with = "reader")]
+    device_dir: Option<PathBuf>,
+    /// Where the device's unlock session lives (see `tapwallet device --help`).
+    #[arg(long, value_name = "DIR", env = "TAPWALLET_RUNTIME_DIR", requires = "device_dir")]
+    runtime_dir: Option<PathBuf>,
+    /// Read the card through a PC/SC reader: `pcsc` takes the first reader with a card in it,
+    /// `pcsc:NAME` a reader whose name contains NAME (e.g. `pcsc:Virtual PCD`).
+    #[arg(long, value_name = "pcsc[:NAME]")]
+    reader: Option<String>,
+    /// Seconds to wait for a card to be presented to the PC/SC reader.
+    #[arg(long, default_value_t = 10)]
+    present_secs: u64,
     /// Where the in-process card keeps its transaction counter between runs.
     #[arg(long, default_value = "tapwallet-data/cards")]
     card_dir: PathBuf,
@@ -155,45 +173,29 @@ pub(crate) fn authorization_request(
 }
 
 async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
-    let pan = Pan::parse(&args.card).map_err(|e| anyhow::anyhow!("--card: {e}"))?;
-    let scheme = if pan.expose_digits().starts_with('5') {
-        Scheme::Mastercard
-    } else {
-        Scheme::Visa
-    };
-    let cvn = match (scheme, args.cvn) {
-        (Scheme::Visa, None) => Cvn::Visa18,
-        (Scheme::Mastercard, None) => Cvn::Mastercard16,
-        (_, Some(n)) => *Cvn::ALL
-            .iter()
-            .find(|c| c.number() == n && c.scheme().to_string().eq_ignore_ascii_case(scheme.name()))
-            .with_context(|| format!("--cvn {n} is not a {} cryptogram version", scheme.name()))?,
-    };
     let currency = Currency::lookup(&args.currency)
         .with_context(|| format!("--currency {}: unknown ISO 4217 code", args.currency))?;
     let amount =
         Amount::parse(&args.amount, currency).map_err(|e| anyhow::anyhow!("--amount: {e}"))?;
-    let token_imk = seed::tdes_key(seed::TOKEN_IMK_HEX, "token key").map_err(anyhow::Error::msg)?;
-    let token_mk = derive_icc_master_key(cvn, &token_imk, pan.expose_digits(), 0x01)
-        .map_err(|e| anyhow::anyhow!("token key: {e}"))?;
-    let expiry = match (
-        args.card_expiry.get(..2).and_then(|m| m.parse::<u8>().ok()),
-        args.card_expiry
-            .get(2..4)
-            .and_then(|y| y.parse::<u16>().ok()),
-    ) {
-        (Some(month), Some(year)) if args.card_expiry.len() == 4 => {
-            cards::Expiry::new(2000 + year, month)?
+    let device_state = match &args.device_dir {
+        Some(dir) => Some(crate::device::DeviceState::open(
+            Some(dir),
+            args.runtime_dir.as_deref(),
+        )?),
+        None => None,
+    };
+    let device_session = match &device_state {
+        Some(state) => Some(state.unlocked()?),
+        None => None,
+    };
+    let mut source = match (&device_session, &args.reader) {
+        (Some(session), _) => {
+            let card = session.payment_card(None, env::now_unix()?)?;
+            CardSource::Device(Box::new(card))
         }
-        _ => anyhow::bail!("--card-expiry must be MMYY, e.g. 1230"),
+        (None, Some(reader)) => connect_reader(reader, args.present_secs)?,
+        (None, None) => demo_card(args)?,
     };
-    let profile = match scheme {
-        Scheme::Visa => CardProfile::visa(pan.clone(), 0x01, expiry, cvn, token_mk),
-        Scheme::Mastercard => CardProfile::mastercard(pan.clone(), 0x01, expiry, cvn, token_mk),
-    };
-    let path = counters_path(&args.card_dir, &pan);
-    let mut card = Card::new(profile, load_counters(&path)?);
-    card.set_cdcvm_verified(matches!(args.cdcvm, YesNo::Yes));
     let txn = Transaction {
         amount,
         amount_other_minor: 0,
@@ -201,18 +203,12 @@ async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
         kind: TransactionType::PURCHASE,
     };
     let mut kernel = Kernel::new(TerminalConfig::default(), txn, &mut env::OsRng);
-    let mut transceive = |cmd: &[u8]| -> Result<Vec<u8>, std::io::Error> {
-        let out = card.process(cmd);
-        if let Some(c) = out.persist {
-            store_counters(&path, c)?;
-        }
-        Ok(out.response.encode())
-    };
+    let mut transceive = |cmd: &[u8]| -> anyhow::Result<Vec<u8>> { source.transmit(cmd) };
     let mut trace = Vec::new();
     let first = kernel.start();
     let outcome = kernel
         .drive(first, &mut transceive, &mut trace)
-        .context("saving the card's counter")?;
+        .context("reading the card")?;
     let Outcome::OnlineRequest(request) = outcome else {
         return report_offline(args, &outcome);
     };
@@ -259,7 +255,7 @@ async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
     let step = kernel.complete(harness::terminal::issuer_response(&answer));
     let done = kernel
         .drive(step, &mut transceive, &mut trace)
-        .context("saving the card's counter")?;
+        .context("sending the issuer's answer to the card")?;
     let arpc = match &done {
         Outcome::Completed(c) => c.arpc,
         _ => ArpcCheck::NotSent,
@@ -324,6 +320,91 @@ async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
+    })
+}
+
+/// Where the terminal's commands go.
+pub(crate) enum CardSource {
+    /// The demo token, personalized in process, its counter in a file.
+    Demo {
+        card: Box<Card>,
+        counters: PathBuf,
+    },
+    /// A card in a device's secure element, read in process.
+    Device(Box<device::PaymentCard>),
+    /// A card on a PC/SC reader.
+    Pcsc(nfc::pcsc::Card),
+}
+
+impl CardSource {
+    pub(crate) fn transmit(&mut self, cmd: &[u8]) -> anyhow::Result<Vec<u8>> {
+        match self {
+            Self::Demo { card, counters } => {
+                let out = card.process(cmd);
+                if let Some(c) = out.persist {
+                    store_counters(counters, c).context("saving the card's counter")?;
+                }
+                Ok(out.response.encode())
+            }
+            Self::Device(card) => Ok(card.transmit(cmd)),
+            Self::Pcsc(card) => Ok(card.transmit(cmd)?),
+        }
+    }
+}
+
+/// Connects to a PC/SC reader named by `--reader pcsc[:NAME]` and waits for a card.
+pub(crate) fn connect_reader(spec: &str, present_secs: u64) -> anyhow::Result<CardSource> {
+    let name = match spec.split_once(':') {
+        Some(("pcsc", name)) if !name.is_empty() => Some(name),
+        None if spec == "pcsc" => None,
+        _ => bail!("--reader {spec}: expected `pcsc` or `pcsc:NAME`"),
+    };
+    let context = nfc::pcsc::Context::establish()?;
+    Ok(CardSource::Pcsc(
+        context.connect(name, Duration::from_secs(present_secs))?,
+    ))
+}
+
+/// The demo token, personalized in process with its token key.
+fn demo_card(args: &ChargeArgs) -> anyhow::Result<CardSource> {
+    let pan = Pan::parse(&args.card).map_err(|e| anyhow::anyhow!("--card: {e}"))?;
+    let scheme = if pan.expose_digits().starts_with('5') {
+        Scheme::Mastercard
+    } else {
+        Scheme::Visa
+    };
+    let cvn = match (scheme, args.cvn) {
+        (Scheme::Visa, None) => Cvn::Visa18,
+        (Scheme::Mastercard, None) => Cvn::Mastercard16,
+        (_, Some(n)) => *Cvn::ALL
+            .iter()
+            .find(|c| c.number() == n && c.scheme().to_string().eq_ignore_ascii_case(scheme.name()))
+            .with_context(|| format!("--cvn {n} is not a {} cryptogram version", scheme.name()))?,
+    };
+    let token_imk = seed::tdes_key(seed::TOKEN_IMK_HEX, "token key").map_err(anyhow::Error::msg)?;
+    let token_mk = derive_icc_master_key(cvn, &token_imk, pan.expose_digits(), 0x01)
+        .map_err(|e| anyhow::anyhow!("token key: {e}"))?;
+    let expiry = match (
+        args.card_expiry.get(..2).and_then(|m| m.parse::<u8>().ok()),
+        args.card_expiry
+            .get(2..4)
+            .and_then(|y| y.parse::<u16>().ok()),
+    ) {
+        (Some(month), Some(year)) if args.card_expiry.len() == 4 => {
+            cards::Expiry::new(2000 + year, month)?
+        }
+        _ => anyhow::bail!("--card-expiry must be MMYY, e.g. 1230"),
+    };
+    let profile = match scheme {
+        Scheme::Visa => CardProfile::visa(pan.clone(), 0x01, expiry, cvn, token_mk),
+        Scheme::Mastercard => CardProfile::mastercard(pan.clone(), 0x01, expiry, cvn, token_mk),
+    };
+    let path = counters_path(&args.card_dir, &pan);
+    let mut card = Card::new(profile, load_counters(&path)?);
+    card.set_cdcvm_verified(matches!(args.cdcvm, YesNo::Yes));
+    Ok(CardSource::Demo {
+        card: Box::new(card),
+        counters: path,
     })
 }
 
