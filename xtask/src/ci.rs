@@ -47,7 +47,7 @@ const STEPS: &[Step] = &[
     },
     Step {
         name: "interop",
-        command: "python3 scripts/interop/{pyemv,pyiso8583,acquirer}_check.py",
+        command: "python3 scripts/interop/*_check.py",
         action: interop,
     },
     Step {
@@ -107,6 +107,9 @@ fn interop(root: &Path) -> Result<()> {
         vec!["scripts/interop/jose_check.py"],
         vec!["scripts/interop/schemathesis_check.py", bin.as_str()],
         vec!["scripts/interop/payload_check.py", bin.as_str()],
+        // The device wallet end to end; through PC/SC (pcscd, vpcd, pyscard) when
+        // TAPWALLET_TEST_PCSC is set, as scripts/test sets it.
+        vec!["scripts/interop/device_check.py", bin.as_str()],
     ] {
         run(std::process::Command::new("python3")
             .current_dir(root)
