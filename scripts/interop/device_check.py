@@ -160,6 +160,52 @@ def main() -> int:
             code, paid, _ = charge("10.00")
             check("a recovered device pays again", code == 0, paid)
 
+            # HCE: a phone without a secure element pays with batches of limited-use keys.
+            run("device", "init", "--passcode-stdin", device="h", stdin=PASSCODE + "\n")
+            run("device", "login", "--email", "device-check@example.com", "--name", "hce phone",
+                device="h")
+            _, hce, _ = run("device", "add-card", "--hce", "--pan", "4111111111111111",
+                            "--expiry", "12/30", "--cvv", "123", device="h")
+            # A smaller batch than the default keeps the test under the issuer's velocity
+            # limit (20 approvals a day per card); it supersedes the first one.
+            run("device", "replenish", hce.get("id", "?"), "--count", "2", device="h")
+            _, status, _ = run("device", "status", device="h")
+            batch = status["tokens"][0].get("payments_left") if status.get("tokens") else None
+            check("an HCE card arrives with a batch of limited-use keys",
+                  hce.get("credential") == "hce" and status["tokens"][0]["credential"] == "hce"
+                  and batch == 10, (hce, status))
+            # A copy of the phone, made now and opened with the passcode (the worst case).
+            shutil.copytree(root / "h", root / "h-copy")
+            run("device", "unlock", "--passcode-stdin", device="h-copy", stdin=PASSCODE + "\n")
+            approved = {"h": 0, "h-copy": 0}
+            declined = {"h": [], "h-copy": []}
+            exhausted = set()
+            for _ in range(3 * (batch or 1) + 10):
+                for who in ("h-copy", "h", "h"):
+                    if who in exhausted:
+                        continue
+                    code, paid, err = charge("12.00", device=who)
+                    if code == 0:
+                        approved[who] += 1
+                    elif "no payment keys left" in err:
+                        exhausted.add(who)
+                    else:
+                        declined[who].append(paid.get("response_code"))
+                if len(exhausted) == 2:
+                    break
+            check("the phone and its copy together pay exactly what the batch holds",
+                  approved["h"] + approved["h-copy"] == batch and approved["h-copy"] > 0,
+                  (approved, batch))
+            check("the copy's reused counters are declined as replays (59)",
+                  declined["h-copy"] and set(declined["h-copy"]) <= {"59"}, declined)
+            check("with the batch used up neither pays", exhausted == {"h", "h-copy"}, exhausted)
+            _, replenished, _ = run("device", "replenish", hce["id"], "--count", "2", device="h")
+            check("replenishing brings a new batch", replenished.get("payments_left") == batch,
+                  replenished)
+            code, paid, _ = charge("12.00", device="h")
+            check("the new batch pays", code == 0 and paid.get("arpc") == "accepted", paid)
+            run("device", "unlock", "--passcode-stdin", stdin=PASSCODE + "\n")
+
             # The PC/SC path.
             pcsc_ready = Path("/run/pcscd/pcscd.comm").exists()
             if want_pcsc or pcsc_ready:

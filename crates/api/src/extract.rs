@@ -4,6 +4,8 @@
 //!   a body over [`BODY_LIMIT_BYTES`](crate::BODY_LIMIT_BYTES) is 413; bytes that are not JSON
 //!   are 400; JSON of the wrong shape (missing field, wrong type, unknown enum value) is 422 with
 //!   the field's path.
+//! - [`OptionalJson`]: the same for a body that may be left out (no body, or JSON `null`, is
+//!   the type's default).
 //! - [`Path`] and [`Query`]: a component that does not decode is 400.
 //! - [`ClientIp`]: the peer address `serve` attached, for per-client limits and idempotency
 //!   scopes.
@@ -58,6 +60,36 @@ where
             }
         })?;
         parse_json(&bytes).map(Json)
+    }
+}
+
+/// A JSON body that may be left out: an empty body, or JSON `null`, is `T::default()`; any
+/// other body is read as [`Json`] reads it (415, 413, 400, 422).
+#[derive(Clone, Copy, Debug, Default)]
+pub struct OptionalJson<T>(pub T);
+
+impl<T, S> FromRequest<S> for OptionalJson<T>
+where
+    T: DeserializeOwned + Default,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
+        let json = is_json(req.headers());
+        let bytes = Bytes::from_request(req, state).await.map_err(|rejection| {
+            match rejection.status() {
+                StatusCode::PAYLOAD_TOO_LARGE => ApiError::PayloadTooLarge,
+                _ => ApiError::BadRequest("The body could not be read.".to_owned()),
+            }
+        })?;
+        if bytes.is_empty() {
+            return Ok(Self(T::default()));
+        }
+        if !json {
+            return Err(ApiError::UnsupportedMediaType);
+        }
+        parse_json::<Option<T>>(&bytes).map(|v| Self(v.unwrap_or_default()))
     }
 }
 

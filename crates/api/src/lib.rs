@@ -19,6 +19,7 @@
 //! | `GET /v1/cards`, `GET /v1/cards/{id}` | bearer | the wallet's cards (paginated) |
 //! | `POST /v1/cards/{id}/verify`, `/otp` | bearer | step-up: check / send a one-time password |
 //! | `GET /v1/cards/{id}/payload` | bearer | the provisioning payload (JWE to the device) |
+//! | `POST /v1/cards/{id}/keys` | bearer | an HCE card's next batch of limited-use keys (JWE to the device) |
 //! | `POST /v1/cards/{id}/suspend`, `/resume`; `DELETE /v1/cards/{id}` | bearer | lifecycle |
 //! | `PUT /v1/cards/{id}/default` | bearer | the device's default card |
 //! | `GET /v1/transactions` | bearer | payment history, newest first (paginated) |
@@ -39,12 +40,16 @@
 //! - **Idempotency** ([`idempotency`]): `Idempotency-Key` on resource POSTs, scoped per user or
 //!   client address, replaying stored 2xx responses.
 //! - **Rate limits** ([`ratelimit`]): token buckets on login (per email and per client),
-//!   sign-up (per client), card provisioning and one-time passwords (per user).
+//!   sign-up (per client), card provisioning and one-time passwords (per user), and HCE
+//!   cards' limited-use key batches (per card, [`Config::key_replenish_per_card`]).
 //! - **Token requestor** ([`token_service`], [`tsp_client`]): the backend keeps no card
 //!   number. A card's PAN, expiry, CVV and name are checked, encrypted to the token service's
 //!   key (JWE) and sent once; the backend keeps the token service's TUR, the last four digits,
 //!   status and display data. Lifecycle changes go to the token service first; its ES256-signed
 //!   webhooks bring status changes and payments, applied once per event id.
+//! - **Host card emulation**: a card provisioned with `credential: "hce"` never gets its card
+//!   key; `POST /v1/cards/{id}/keys` forwards the token service's batch of limited-use keys
+//!   (a JWE to the device) and stores nothing of it, not even for `Idempotency-Key` replays.
 //! - **Observability** ([`observe`]): request ids in every log line and response, Prometheus
 //!   counters and latency histograms by route template.
 //! - **Time** comes from the [`Clock`] seam only (token expiry, sessions, limits), so tests run
@@ -91,9 +96,9 @@ use tower::ServiceExt as _;
 
 pub use error::{ApiError, AuthFailure, FieldError, Problem};
 pub use routes::cards::{
-    Card, CardList, CardPayload, CardStatus, MAX_CARDHOLDER_NAME_CHARS, Network, OTP_DIGITS,
-    PAN_DIGITS, ProvisionRequest, SendOtpRequest, SuspendedBy, VerificationMethodType,
-    VerificationMethodView, VerifyRequest,
+    Card, CardCredential, CardKeys, CardList, CardPayload, CardStatus, MAX_CARDHOLDER_NAME_CHARS,
+    MAX_KEYS_PER_BATCH, Network, OTP_DIGITS, PAN_DIGITS, ProvisionRequest, ReplenishKeysRequest,
+    SendOtpRequest, SuspendedBy, VerificationMethodType, VerificationMethodView, VerifyRequest,
 };
 pub use routes::devices::{
     CreateDeviceRequest, Device, DeviceList, DeviceStatus, MAX_NAME_CHARS, Platform,
@@ -162,6 +167,8 @@ pub fn app(state: AppState) -> Router {
             post(routes::cards::send_otp.layer(by_user.clone())),
         )
         .route("/v1/cards/{id}/payload", get(routes::cards::payload))
+        // No idempotency layer: a batch of keys is never stored (see the handler).
+        .route("/v1/cards/{id}/keys", post(routes::cards::replenish_keys))
         .route(
             "/v1/cards/{id}/suspend",
             post(routes::cards::suspend.layer(by_user.clone())),

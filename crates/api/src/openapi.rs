@@ -42,6 +42,7 @@ use crate::routes::{cards, devices, sessions, system, transactions, users, webho
         cards::verify,
         cards::send_otp,
         cards::payload,
+        cards::replenish_keys,
         cards::suspend,
         cards::resume,
         cards::delete,
@@ -61,7 +62,8 @@ use crate::routes::{cards, devices, sessions, system, transactions, users, webho
         (name = "sessions", description = "Login, token refresh, logout."),
         (name = "devices", description = "Device wallets and their secure element keys."),
         (name = "cards", description = "Cards in device wallets: provisioning through the token \
-            service, step-up verification, the provisioning payload, lifecycle."),
+            service, step-up verification, the provisioning payload, HCE cards' limited-use \
+            keys, lifecycle."),
         (name = "transactions", description = "Payment history, enriched (merchant name, city, \
             country, category)."),
         (name = "webhooks", description = "Events from the token service: compact JWS (ES256) \

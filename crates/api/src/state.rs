@@ -7,7 +7,7 @@ use store::wallet::WalletStore;
 use crate::auth::{JwtKey, MIN_JWT_KEY_BYTES, PasswordHashing};
 use crate::error::ApiError;
 use crate::observe::Metrics;
-use crate::ratelimit::RateLimits;
+use crate::ratelimit::{RateLimit, RateLimiter, RateLimits};
 use crate::token_service::{NoTokenService, TokenService};
 
 /// The clock seam: the current time as Unix seconds. The CLI passes the system clock; tests pass
@@ -33,6 +33,9 @@ pub struct Config {
     pub rate_limits: RateLimits,
     /// The token service the card routes call (by default none: they answer 502).
     pub token_service: Arc<dyn TokenService>,
+    /// `POST /v1/cards/{id}/keys`, per card: each batch revokes the last and spends ATCs the
+    /// token can never get back (by default 10 at once, then one a minute).
+    pub key_replenish_per_card: RateLimiter,
 }
 
 /// The configuration is unusable.
@@ -66,6 +69,10 @@ impl Config {
             password_hashing: PasswordHashing::owasp(),
             rate_limits: RateLimits::default(),
             token_service: Arc::new(NoTokenService),
+            key_replenish_per_card: RateLimiter::new(RateLimit {
+                burst: 10,
+                refill_every_secs: 60,
+            }),
         })
     }
 

@@ -4,8 +4,9 @@
 //! account to the token service once ([`TokenService::tokenize`], encrypted to the token
 //! service's key by the implementation), and from then on names the card by the token unique
 //! reference (TUR) the token service returns. Step-up verification, the provisioning payload
-//! (a JWE only the device can open), lifecycle changes and the key that signs the token
-//! service's webhooks all go through this trait.
+//! (a JWE only the device can open), the limited-use keys of HCE cards (another such JWE),
+//! lifecycle changes and the key that signs the token service's webhooks all go through this
+//! trait.
 //!
 //! [`TspClient`](crate::tsp_client::TspClient) implements it over the token service's HTTP API;
 //! tests and other deployments can pass their own implementation to
@@ -50,6 +51,34 @@ impl fmt::Debug for FundingAccount {
     }
 }
 
+/// How the device holds a token's credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// Host card emulation: the device never gets the token's card key, only batches of
+    /// limited-use keys ([`TokenService::replenish_keys`]).
+    Hce,
+    /// The device's secure element holds the token's card key (in the payload).
+    SecureElement,
+}
+
+impl Credential {
+    /// The token service's name (`token_type`: `HCE`, `SECURE_ELEMENT`).
+    pub const fn token_type(self) -> &'static str {
+        match self {
+            Self::Hce => "HCE",
+            Self::SecureElement => "SECURE_ELEMENT",
+        }
+    }
+
+    /// The wallet database's name (`hce`, `se`).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Hce => "hce",
+            Self::SecureElement => "se",
+        }
+    }
+}
+
 /// A tokenization request: a card for one device.
 #[derive(Debug)]
 pub struct TokenizeRequest {
@@ -60,6 +89,19 @@ pub struct TokenizeRequest {
     pub device_key: Jwk,
     /// The card. Consumed by the call, so it is dropped (and zeroized) when the call ends.
     pub funding: FundingAccount,
+    /// How the device will hold the token's credential.
+    pub credential: Credential,
+}
+
+/// A batch of limited-use keys for an HCE token, from [`TokenService::replenish_keys`].
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyBatch {
+    /// Keys in the batch.
+    pub count: u32,
+    /// When they expire, Unix seconds.
+    pub expires_at_unix: i64,
+    /// The keys: a compact JWE to the device's key, opaque to the backend.
+    pub encrypted_keys: String,
 }
 
 /// A token's lifecycle state at the token service.
@@ -280,6 +322,21 @@ pub trait TokenService: Send + Sync + fmt::Debug {
 
     /// The token as the token service holds it now.
     fn token<'a>(&'a self, tur: &'a str) -> BoxFuture<'a, Result<TokenInfo, TokenServiceError>>;
+
+    /// Issues a new batch of limited-use keys to an active HCE token (`count` keys, or the
+    /// token service's default), revoking the previous batch. Implementations without HCE
+    /// support keep this default: unavailable.
+    fn replenish_keys<'a>(
+        &'a self,
+        _tur: &'a str,
+        _count: Option<u32>,
+    ) -> BoxFuture<'a, Result<KeyBatch, TokenServiceError>> {
+        Box::pin(async {
+            Err(TokenServiceError::Unavailable(
+                "this token service issues no limited-use keys".to_owned(),
+            ))
+        })
+    }
 
     /// Suspends, resumes or deletes a token; `reason` is recorded by the token service.
     fn lifecycle<'a>(

@@ -48,8 +48,9 @@ use tokio::net::TcpStream;
 use crate::error::FieldError;
 use crate::state::Clock;
 use crate::token_service::{
-    BoxFuture, LifecycleAction, MethodKind, OtpSent, TokenInfo, TokenService, TokenServiceError,
-    TokenState, TokenizeOutcome, TokenizeRequest, VerificationMethod, parse_rfc3339,
+    BoxFuture, KeyBatch, LifecycleAction, MethodKind, OtpSent, TokenInfo, TokenService,
+    TokenServiceError, TokenState, TokenizeOutcome, TokenizeRequest, VerificationMethod,
+    parse_rfc3339,
 };
 
 /// How long one call may take by default, connection and TLS included.
@@ -278,6 +279,9 @@ struct TokenView {
     product_name: String,
     #[serde(default)]
     updated_at: Option<String>,
+    /// `SECURE_ELEMENT` or `HCE` (absent from token services that predate HCE).
+    #[serde(default)]
+    token_type: Option<String>,
 }
 
 impl TokenView {
@@ -323,6 +327,13 @@ struct OtpAnswer {
 #[derive(Deserialize)]
 struct PayloadAnswer {
     encrypted_payload: String,
+}
+
+#[derive(Deserialize)]
+struct KeysAnswer {
+    count: u32,
+    expires_at: i64,
+    encrypted_keys: String,
 }
 
 #[derive(Deserialize)]
@@ -649,15 +660,26 @@ impl TspClient {
         drop(request.funding);
         let device_key: Value = serde_json::from_str(&request.device_key.to_public_json())
             .map_err(|_| unavailable("the device key does not serialize"))?;
+        let token_type = request.credential.token_type();
         let body = json!({
             "token_requestor_id": self.requestor_id,
             "funding_account": jwe,
             "device": { "device_id": request.device_id, "se_public_key": device_key },
+            "token_type": token_type,
         });
         let answer = self
             .call("POST", "/tsp/v1/tokenize", Some(Self::json_body(&body)))
             .await?;
         let answer: TokenizeAnswer = Self::parse(answer)?;
+        // A token service that made another kind of token than asked (or ignored the field)
+        // would leave the device without the key it expects.
+        if let Some(made) = answer.token.as_ref().and_then(|t| t.token_type.as_deref())
+            && made != token_type
+        {
+            return Err(unavailable(
+                "the token service made another token type than asked",
+            ));
+        }
         let token = |t: Option<TokenView>| {
             t.ok_or_else(|| unavailable("the tokenization answer has no token"))?
                 .info()
@@ -835,6 +857,29 @@ impl TokenService for TspClient {
         reason: &'a str,
     ) -> BoxFuture<'a, Result<TokenInfo, TokenServiceError>> {
         Box::pin(self.lifecycle_inner(action, tur, reason))
+    }
+
+    fn replenish_keys<'a>(
+        &'a self,
+        tur: &'a str,
+        count: Option<u32>,
+    ) -> BoxFuture<'a, Result<KeyBatch, TokenServiceError>> {
+        Box::pin(async move {
+            let path = format!("/tsp/v1/tokens/{}/keys", checked_tur(tur)?);
+            let body = match count {
+                Some(count) => json!({ "count": count }),
+                None => json!({}),
+            };
+            let answer = self
+                .call("POST", &path, Some(Self::json_body(&body)))
+                .await?;
+            let keys: KeysAnswer = Self::parse(answer)?;
+            Ok(KeyBatch {
+                count: keys.count,
+                expires_at_unix: keys.expires_at,
+                encrypted_keys: keys.encrypted_keys,
+            })
+        })
     }
 
     fn notification_key<'a>(

@@ -1349,7 +1349,7 @@ async fn unknown_paths_and_methods(env: &Env) {
 }
 
 /// Every route, as the router defines it: the document must list exactly these.
-const ROUTES: [(&str, &str); 25] = [
+const ROUTES: [(&str, &str); 26] = [
     ("post", "/v1/users"),
     ("post", "/v1/sessions"),
     ("post", "/v1/sessions/refresh"),
@@ -1365,6 +1365,7 @@ const ROUTES: [(&str, &str); 25] = [
     ("post", "/v1/cards/{id}/verify"),
     ("post", "/v1/cards/{id}/otp"),
     ("get", "/v1/cards/{id}/payload"),
+    ("post", "/v1/cards/{id}/keys"),
     ("post", "/v1/cards/{id}/suspend"),
     ("post", "/v1/cards/{id}/resume"),
     ("put", "/v1/cards/{id}/default"),
@@ -1442,6 +1443,9 @@ async fn openapi_lists_every_route(env: &Env) {
         "CardList",
         "CardStatus",
         "CardPayload",
+        "CardCredential",
+        "CardKeys",
+        "ReplenishKeysRequest",
         "VerifyRequest",
         "SendOtpRequest",
         "VerificationMethodView",

@@ -243,6 +243,8 @@ cards_test!(
     provisioning_is_validated,
     provisioning_replays_with_an_idempotency_key,
     default_cards_are_one_per_device,
+    hce_cards_get_batches_of_limited_use_keys,
+    limited_use_keys_are_for_active_hce_cards_only,
 );
 
 // ---- fixtures ---------------------------------------------------------------------------------
@@ -419,6 +421,7 @@ async fn green_cards_are_active_and_their_payload_opens_on_the_device(env: &Card
     assert_eq!(c["network"], "visa");
     assert_eq!(c["product_name"], "Tapwallet Visa Credit");
     assert_eq!(c["card_art"], "visa-default");
+    assert_eq!(c["credential"], "se");
     assert_eq!(c["device_id"], device.as_str());
     assert_eq!(c["is_default"], false);
     assert_eq!(c["created_at"], T0);
@@ -452,6 +455,8 @@ async fn green_cards_are_active_and_their_payload_opens_on_the_device(env: &Card
     assert_eq!(plain["tur"], tur.as_str());
     assert_eq!(plain["fpan_last4"], "1111");
     assert_eq!(plain["scheme"], "visa");
+    assert_eq!(plain["credential"], "se");
+    assert!(plain["icc_master_key"].is_string());
     let dpan = plain["dpan"].as_str().unwrap();
     assert_eq!(dpan.len(), 16);
     assert!(
@@ -1126,6 +1131,12 @@ async fn other_users_cards_are_not_found(env: &CardEnv) {
             Some(json!({"otp": "123456"})),
         ),
         (Method::POST, format!("/v1/cards/{id}/otp"), Some(json!({}))),
+        (Method::POST, format!("/v1/cards/{id}/keys"), None),
+        (
+            Method::POST,
+            format!("/v1/cards/{id}/keys"),
+            Some(json!({"count": 2})),
+        ),
     ];
     for (method, path, body) in attempts {
         let r = env
@@ -1173,6 +1184,9 @@ async fn provisioning_is_validated(env: &CardEnv) {
         ),
         (json!({"cardholder_name": "ADA\u{7}"}), &["cardholder_name"]),
         (json!({"device_id": "dev_nope"}), &["device_id"]),
+        (json!({"credential": "sim"}), &["credential"]),
+        (json!({"credential": "HCE"}), &["credential"]),
+        (json!({"credential": 1}), &["credential"]),
         (json!({"device_id": ""}), &["device_id"]),
         (
             json!({"device_id": "x", "pan": "1", "expiry": "x", "cvv": "", "cardholder_name": ""}),
@@ -1528,4 +1542,233 @@ async fn no_card_number_at_rest_or_in_the_logs() {
             "{needle}"
         );
     }
+}
+
+// ---- host card emulation ----------------------------------------------------------------------
+
+/// `(index, atc_from, atc_to)` of each key of an opened batch.
+fn key_ranges(keys: &Value) -> Vec<(u64, u64, u64)> {
+    keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["index"].as_u64().unwrap(),
+                k["atc_from"].as_u64().unwrap(),
+                k["atc_to"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// Opens a keys answer with device `n`'s key.
+fn open_keys(reply: &Reply, n: u8) -> Result<Value, jose::JoseError> {
+    let compact = reply.json["encrypted_keys"].as_str().unwrap();
+    let (_, plain) = jwe::decrypt(compact, &device_private_key(n))?;
+    Ok(serde_json::from_slice(&plain).unwrap())
+}
+
+async fn provision_hce(env: &Env, tokens: &Tokens, device_id: &str) -> Value {
+    let mut body = card_body(device_id, GREEN_PAN, GREEN_CVV);
+    body["credential"] = json!("hce");
+    let r = env
+        .post("/v1/cards/provision", body, Some(&tokens.access))
+        .await;
+    assert_eq!(r.status, StatusCode::CREATED, "{}", r.json);
+    r.json
+}
+
+async fn hce_cards_get_batches_of_limited_use_keys(env: &CardEnv) {
+    let (user_id, tokens, device) = wallet(env, "ada@example.com", 1).await;
+    let access = Some(tokens.access.as_str());
+    let c = provision_hce(env, &tokens, &device).await;
+    assert_eq!(c["status"], "active");
+    assert_eq!(c["credential"], "hce");
+    let id = id_of(&c);
+    let tur = tur_of(env, &user_id, &id).await;
+    let listed = env.get("/v1/cards", access).await;
+    assert_eq!(listed.json["cards"][0]["credential"], "hce");
+    assert_eq!(env.get(&format!("/v1/cards/{id}"), access).await.json, c);
+
+    // The payload has the card but no key.
+    let p = env.get(&format!("/v1/cards/{id}/payload"), access).await;
+    assert_eq!(p.status, StatusCode::OK, "{}", p.json);
+    let plain = open_payload(&p, 1).unwrap();
+    assert_eq!(plain["credential"], "hce");
+    assert!(plain.get("icc_master_key").is_none() && plain.get("key_algorithm").is_none());
+    let dpan = plain["dpan"].as_str().unwrap().to_owned();
+
+    // No body: the default batch, keys the network derives from the token key.
+    let r = post_empty(env, &format!("/v1/cards/{id}/keys"), &tokens).await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["card_id"], id.as_str());
+    assert_eq!(r.json["count"], 4);
+    assert_eq!(r.json["expires_at"], T0 + 7 * 86_400);
+    let keys = open_keys(&r, 1).unwrap();
+    assert!(open_keys(&r, 2).is_err(), "only the card's device opens it");
+    assert_eq!(keys["tur"], tur.as_str());
+    assert_eq!(keys["key_algorithm"], "TDES2");
+    assert_eq!(
+        key_ranges(&keys),
+        [(1, 1, 5), (2, 6, 10), (3, 11, 15), (4, 16, 20)]
+    );
+    // (The token service's tests check each key against MK-AC; here, their form.)
+    for key in keys["keys"].as_array().unwrap() {
+        let hex = key["key"].as_str().unwrap();
+        assert!(hex.len() == 32 && hex.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(key["expires_at"], T0 + 7 * 86_400);
+    }
+    assert!(!r.body.windows(dpan.len()).any(|w| w == dpan.as_bytes()));
+
+    // A JSON body names the count; the new batch revokes the last one at the token service.
+    let r = env
+        .post(
+            &format!("/v1/cards/{id}/keys"),
+            json!({ "count": 2 }),
+            access,
+        )
+        .await;
+    assert_eq!(r.status, StatusCode::OK, "{}", r.json);
+    assert_eq!(r.json["count"], 2);
+    assert_eq!(
+        key_ranges(&open_keys(&r, 1).unwrap()),
+        [(5, 21, 25), (6, 26, 30)]
+    );
+    let stored = env.world.tsp.store().limited_use_keys(&tur).await.unwrap();
+    assert_eq!(stored.len(), 6);
+    assert!(stored[..4].iter().all(|k| k.revoked) && stored[4..].iter().all(|k| !k.revoked));
+
+    // An Idempotency-Key does not replay key material: a retry is a new batch.
+    let send = || {
+        env.call(request(
+            Method::POST,
+            &format!("/v1/cards/{id}/keys"),
+            Some(json!({})),
+            access,
+            &[("idempotency-key", "keys-1")],
+        ))
+    };
+    let (first, again) = (send().await, send().await);
+    assert_eq!(
+        (first.status, again.status),
+        (StatusCode::OK, StatusCode::OK)
+    );
+    assert_eq!(again.header("idempotency-replayed"), None);
+    assert_ne!(first.json["encrypted_keys"], again.json["encrypted_keys"]);
+    assert_eq!(key_ranges(&open_keys(&again, 1).unwrap())[0], (11, 51, 55));
+    // And the backend keeps none of it.
+    assert!(
+        env.state
+            .store()
+            .idempotency_begin(&IdempotencyClaim {
+                scope: format!("user:{user_id}"),
+                key: "keys-1".to_owned(),
+                request_hash: [0; 32],
+                now_unix: env.clock.load(Ordering::SeqCst),
+                in_flight_timeout_secs: 60,
+                retention_secs: 86_400,
+            })
+            .await
+            .unwrap()
+            == store::wallet::IdempotencyBegin::Started,
+        "the key was never claimed"
+    );
+}
+
+async fn limited_use_keys_are_for_active_hce_cards_only(env: &CardEnv) {
+    let (_, tokens, device) = wallet(env, "ada@example.com", 1).await;
+    let access = Some(tokens.access.as_str());
+    let keys = |id: &str, body: Option<Value>| {
+        env.call(request(
+            Method::POST,
+            &format!("/v1/cards/{id}/keys"),
+            body,
+            access,
+            &[],
+        ))
+    };
+    // An SE card holds its key in the secure element.
+    let se = id_of(&card(env, &tokens, &device, (GREEN2_PAN, GREEN2_CVV), "active").await);
+    keys(&se, None)
+        .await
+        .assert_problem(StatusCode::CONFLICT, "card-not-hce");
+    let hce = id_of(&provision_hce(env, &tokens, &device).await);
+    // Counts from 1 to 16.
+    for bad in [json!(0), json!(17), json!("4"), json!(-1), json!(1.5)] {
+        let r = keys(&hce, Some(json!({ "count": bad }))).await;
+        r.assert_problem(StatusCode::UNPROCESSABLE_ENTITY, "validation");
+        assert_eq!(r.field_errors(), ["count"], "{bad}");
+    }
+    assert_eq!(keys(&hce, Some(json!(null))).await.json["count"], 4);
+    assert_eq!(
+        keys(&hce, Some(json!({ "count": 16 }))).await.json["count"],
+        16
+    );
+    // A body must be JSON.
+    let r = env
+        .call(
+            Request::builder()
+                .method(Method::POST)
+                .uri(format!("/v1/cards/{hce}/keys"))
+                .header(header::AUTHORIZATION, format!("Bearer {}", tokens.access))
+                .header(header::CONTENT_TYPE, "text/plain")
+                .body(Body::from("count=2"))
+                .unwrap(),
+        )
+        .await;
+    r.assert_problem(StatusCode::UNSUPPORTED_MEDIA_TYPE, "unsupported-media-type");
+    // Unknown card, no token.
+    keys("crd_nope", None)
+        .await
+        .assert_problem(StatusCode::NOT_FOUND, "not-found");
+    env.call(request(
+        Method::POST,
+        &format!("/v1/cards/{hce}/keys"),
+        None,
+        None,
+        &[],
+    ))
+    .await
+    .assert_problem(StatusCode::UNAUTHORIZED, "unauthorized");
+    // Batches are rate-limited per card: 10 at once (2 spent above), then one a minute.
+    for _ in 0..8 {
+        assert_eq!(keys(&hce, None).await.status, StatusCode::OK);
+    }
+    let r = keys(&hce, None).await;
+    r.assert_problem(StatusCode::TOO_MANY_REQUESTS, "rate-limited");
+    env.advance(60);
+    let tokens = log_in(env, "ada@example.com").await;
+    let access = Some(tokens.access.as_str());
+    let keys = |id: &str| {
+        env.call(request(
+            Method::POST,
+            &format!("/v1/cards/{id}/keys"),
+            None,
+            access,
+            &[],
+        ))
+    };
+    assert_eq!(keys(&hce).await.status, StatusCode::OK);
+    // A suspended card gets none.
+    let suspended = post_empty(env, &format!("/v1/cards/{hce}/suspend"), &tokens).await;
+    assert_eq!(suspended.json["status"], "suspended");
+    keys(&hce)
+        .await
+        .assert_problem(StatusCode::CONFLICT, "card-not-active");
+    // Nor does one the token service suspended behind the backend's back (it says so, the
+    // backend records it).
+    let other = provision_hce(env, &tokens, &device).await;
+    let other_id = id_of(&other);
+    let tur = other["token_ref"].as_str().unwrap().to_owned();
+    env.direct
+        .lifecycle(LifecycleAction::Suspend, &tur, "ISSUER_REQUEST")
+        .await
+        .unwrap();
+    keys(&other_id)
+        .await
+        .assert_problem(StatusCode::CONFLICT, "card-state-changed");
+    let now = env.get(&format!("/v1/cards/{other_id}"), access).await;
+    assert_eq!(now.json["status"], "suspended");
+    assert_eq!(now.json["suspended_by"], "token_service");
 }

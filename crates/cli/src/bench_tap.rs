@@ -25,7 +25,11 @@ use crate::env;
 #[derive(Debug, Args)]
 pub(crate) struct TapArgs {
     /// Read through a PC/SC reader: `pcsc` or `pcsc:NAME` (e.g. `pcsc:Virtual PCD 00 00`).
-    #[arg(long, value_name = "pcsc[:NAME]", required_unless_present = "device_dir")]
+    #[arg(
+        long,
+        value_name = "pcsc[:NAME]",
+        required_unless_present = "device_dir"
+    )]
     reader: Option<String>,
     /// Read the default card of this device directly, in process (no reader).
     #[arg(long, value_name = "DIR", conflicts_with = "reader")]
@@ -56,15 +60,12 @@ pub(crate) async fn run(args: &TapArgs) -> anyhow::Result<ExitCode> {
         (Some(reader), _) => {
             let spec = reader.clone();
             let wait = args.present_secs;
-            tokio::task::spawn_blocking(move || crate::pos::connect_reader(&spec, wait))
-                .await??
+            tokio::task::spawn_blocking(move || crate::pos::connect_reader(&spec, wait)).await??
         }
         (None, Some(dir)) => {
             let state = crate::device::DeviceState::open(Some(dir), args.runtime_dir.as_deref())?;
             let session = state.unlocked()?;
-            crate::pos::CardSource::Device(Box::new(
-                session.payment_card(None, env::now_unix()?)?,
-            ))
+            crate::pos::CardSource::Device(Box::new(session.payment_card(None, env::now_unix()?)?))
         }
         (None, None) => bail!("give --reader pcsc[:NAME] or --device-dir DIR"),
     };
@@ -77,8 +78,10 @@ pub(crate) async fn run(args: &TapArgs) -> anyhow::Result<ExitCode> {
         ProgressBar::hidden()
     } else {
         ProgressBar::new(args.taps).with_style(
-            ProgressStyle::with_template("{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} taps  {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} {elapsed_precise} [{wide_bar}] {pos}/{len} taps  {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         )
     };
     let mut tap_us = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3)
@@ -99,8 +102,9 @@ pub(crate) async fn run(args: &TapArgs) -> anyhow::Result<ExitCode> {
         let t0 = stopwatch();
         let first = kernel.start();
         let mut transceive = |cmd: &[u8]| -> anyhow::Result<Vec<u8>> { source.transmit(cmd) };
-        let outcome = tokio::task::block_in_place(|| kernel.drive(first, &mut transceive, &mut trace))
-            .context("reading the card")?;
+        let outcome =
+            tokio::task::block_in_place(|| kernel.drive(first, &mut transceive, &mut trace))
+                .context("reading the card")?;
         let took = t0.elapsed();
         tap_us.saturating_record(u64::try_from(took.as_micros()).unwrap_or(u64::MAX).max(1));
         apdus += u64::try_from(trace.len()).unwrap_or(0);

@@ -93,6 +93,10 @@ pub(crate) enum DeviceAction {
     Replenish {
         /// The card's id.
         card: String,
+        /// Keys in the batch (1-16; each is good for a few payments). Default: the token
+        /// service's batch size.
+        #[arg(long, value_parser = clap::value_parser!(u8).range(1..=16))]
+        count: Option<u8>,
     },
     /// Hold the phone to a reader: serve the default card to vsmartcard's virtual reader
     /// (vpcd), so that pcscd presents it as a contactless card to any PC/SC program. Runs until
@@ -345,7 +349,10 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
                 device::SecureElement::init(&state.dir, &code, &policy, &state.runtime_dir, now)
             })?;
             if let Some(file) = danger_export_key {
-                write_private(file, session.danger_export_private_jwk()?.expose().as_bytes())?;
+                write_private(
+                    file,
+                    session.danger_export_private_jwk()?.expose().as_bytes(),
+                )?;
             }
             let thumbprint = se.public_key()?.thumbprint();
             show(
@@ -370,11 +377,13 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
                 ..device::Policy::default()
             };
             let now = crate::env::now_unix()?;
-            let session = tokio::task::block_in_place(|| {
-                se.unlock(&code, &policy, &state.runtime_dir, now)
-            })?;
+            let session =
+                tokio::task::block_in_place(|| se.unlock(&code, &policy, &state.runtime_dir, now))?;
             // An HCE card running low gets new keys while the phone is online.
-            let notes = if state.session()?.is_some_and(|s| s["access_token"].is_string()) {
+            let notes = if state
+                .session()?
+                .is_some_and(|s| s["access_token"].is_string())
+            {
                 replenish_low(&http, &state, &session).await
             } else {
                 Vec::new()
@@ -404,14 +413,12 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
             let se = state.se()?;
             let runtime = state.runtime_dir.clone();
             let (vpcd, json) = (*vpcd, args.json);
-            tokio::task::spawn_blocking(move || {
-                crate::phone::serve_vpcd(se, &runtime, vpcd, json)
-            })
-            .await??;
+            tokio::task::spawn_blocking(move || crate::phone::serve_vpcd(se, &runtime, vpcd, json))
+                .await??;
         }
-        DeviceAction::Replenish { card } => {
+        DeviceAction::Replenish { card, count } => {
             let session = state.unlocked()?;
-            let token = replenish(&http, &state, &session, card).await?;
+            let token = replenish(&http, &state, &session, card, *count).await?;
             show(
                 args,
                 &token_json(&token),
@@ -462,7 +469,11 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
                     t["card_id"].as_str().unwrap_or("?"),
                     t["token"].as_str().unwrap_or("?"),
                     t["atc"],
-                    if t["default"] == true { "  (default)" } else { "" }
+                    if t["default"] == true {
+                        "  (default)"
+                    } else {
+                        ""
+                    }
                 ));
             }
             show(args, &value, &text);
@@ -731,7 +742,7 @@ pub(crate) async fn install_payload(
     let now = crate::env::now_unix()?;
     let token = session.install(card, jwe, now)?;
     if token.credential == "hce" {
-        return replenish(http, state, session, card).await;
+        return replenish(http, state, session, card, None).await;
     }
     Ok(token)
 }
@@ -743,9 +754,14 @@ pub(crate) async fn replenish(
     state: &DeviceState,
     session: &device::Session,
     card: &str,
+    count: Option<u8>,
 ) -> anyhow::Result<device::TokenInfo> {
     let path = format!("/v1/cards/{card}/keys");
-    let batch = authed(http, state, "POST", &path, Some(&json!({}))).await?;
+    let body = match count {
+        Some(n) => json!({ "count": n }),
+        None => json!({}),
+    };
+    let batch = authed(http, state, "POST", &path, Some(&body)).await?;
     let jwe = batch["encrypted_keys"]
         .as_str()
         .ok_or_else(|| anyhow!("the backend sent no keys"))?;
@@ -755,7 +771,11 @@ pub(crate) async fn replenish(
 
 /// Replenishes every HCE card running low; a failure (offline, say) is reported, not fatal:
 /// the keys left still pay.
-async fn replenish_low(http: &Client, state: &DeviceState, session: &device::Session) -> Vec<String> {
+async fn replenish_low(
+    http: &Client,
+    state: &DeviceState,
+    session: &device::Session,
+) -> Vec<String> {
     let mut notes = Vec::new();
     let Ok(now) = crate::env::now_unix() else {
         return notes;
@@ -764,8 +784,10 @@ async fn replenish_low(http: &Client, state: &DeviceState, session: &device::Ses
         return notes;
     };
     for t in tokens {
-        if t.payments_left.is_some_and(|left| left < device::REPLENISH_BELOW) {
-            match replenish(http, state, session, &t.card_id).await {
+        if t.payments_left
+            .is_some_and(|left| left < device::REPLENISH_BELOW)
+        {
+            match replenish(http, state, session, &t.card_id, None).await {
                 Ok(t2) => notes.push(format!(
                     "card {}: new payment keys ({} payments)",
                     t.card_id,
@@ -911,7 +933,9 @@ async fn login(http: &Client, state: &DeviceState, c: &Credentials) -> anyhow::R
         _ => {}
     }
     if session["device_id"].is_null() {
-        let session_se = state.unlocked().context("enrolling needs the secure element's key")?;
+        let session_se = state
+            .unlocked()
+            .context("enrolling needs the secure element's key")?;
         let jwk = state.se()?.public_key()?;
         let challenge = format!(
             "tapwallet-device-attestation:v1:{user_id}:{}:cli:{}",

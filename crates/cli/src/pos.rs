@@ -71,7 +71,12 @@ pub(crate) struct ChargeArgs {
     #[arg(long, value_name = "DIR", conflicts_with = "reader")]
     device_dir: Option<PathBuf>,
     /// Where the device's unlock session lives (see `tapwallet device --help`).
-    #[arg(long, value_name = "DIR", env = "TAPWALLET_RUNTIME_DIR", requires = "device_dir")]
+    #[arg(
+        long,
+        value_name = "DIR",
+        env = "TAPWALLET_RUNTIME_DIR",
+        requires = "device_dir"
+    )]
     runtime_dir: Option<PathBuf>,
     /// Read the card through a PC/SC reader: `pcsc` takes the first reader with a card in it,
     /// `pcsc:NAME` a reader whose name contains NAME (e.g. `pcsc:Virtual PCD`).
@@ -326,10 +331,7 @@ async fn charge(args: &ChargeArgs) -> anyhow::Result<ExitCode> {
 /// Where the terminal's commands go.
 pub(crate) enum CardSource {
     /// The demo token, personalized in process, its counter in a file.
-    Demo {
-        card: Box<Card>,
-        counters: PathBuf,
-    },
+    Demo { card: Box<Card>, counters: PathBuf },
     /// A card in a device's secure element, read in process.
     Device(Box<device::PaymentCard>),
     /// A card on a PC/SC reader.

@@ -305,7 +305,13 @@ pub(crate) fn run(args: &DemoArgs) -> anyhow::Result<ExitCode> {
 
     // 6. Unlock.
     tour.run(
-        &["device", "unlock", "--passcode-stdin", "--window-secs", "60"],
+        &[
+            "device",
+            "unlock",
+            "--passcode-stdin",
+            "--window-secs",
+            "60",
+        ],
         Some(PASSCODE),
     )?;
     tour.say(

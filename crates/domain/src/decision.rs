@@ -30,6 +30,10 @@ pub enum Decline {
     ChannelNotAllowed,
     /// The token is bound to another device.
     DeviceMismatch,
+    /// An HCE token's cryptogram has no limited-use key to verify with: no key was issued for
+    /// its ATC, or the key was revoked (a newer batch superseded it, or the token was deleted)
+    /// or has expired. The device must replenish its keys.
+    LimitedUseKeyInvalid,
     /// The application cryptogram does not verify.
     CryptogramInvalid,
     /// The ATC was already used, or is too far behind the highest one seen: a replay.
@@ -69,6 +73,7 @@ impl Decline {
             Self::TokenDeleted => *b"14",
             Self::CardExpired | Self::ExpiryMismatch => *b"54",
             Self::ChannelNotAllowed | Self::DeviceMismatch => *b"57",
+            Self::LimitedUseKeyInvalid => *b"63",
             Self::CryptogramInvalid | Self::ChipDataMissing => *b"05",
             Self::AtcReplayed => *b"59",
             Self::InvalidAmount => *b"13",
@@ -96,6 +101,7 @@ impl Decline {
             Self::ExpiryMismatch => "expiry date does not match",
             Self::ChannelNotAllowed => "not allowed on this channel",
             Self::DeviceMismatch => "token bound to another device",
+            Self::LimitedUseKeyInvalid => "no valid limited-use key for this transaction counter",
             Self::CryptogramInvalid => "cryptogram invalid",
             Self::AtcReplayed => "replayed transaction counter",
             Self::ChipDataMissing => "chip data missing",
@@ -111,7 +117,7 @@ impl Decline {
     }
 
     /// Every decline, in declaration order.
-    pub const ALL: [Decline; 23] = [
+    pub const ALL: [Decline; 24] = [
         Self::FormatError,
         Self::DuplicateTransmission,
         Self::AlreadyReversed,
@@ -124,6 +130,7 @@ impl Decline {
         Self::ExpiryMismatch,
         Self::ChannelNotAllowed,
         Self::DeviceMismatch,
+        Self::LimitedUseKeyInvalid,
         Self::CryptogramInvalid,
         Self::AtcReplayed,
         Self::ChipDataMissing,

@@ -863,8 +863,8 @@ impl LukVector {
         ensure(hex::encode_upper(&r[..8]) == self.r, || {
             format!("R {} differs", hex::encode_upper(&r[..8]))
         })?;
-        let luk = emv_crypto::derive_limited_use_key(&mk, self.key_index)
-            .map_err(|e| e.to_string())?;
+        let luk =
+            emv_crypto::derive_limited_use_key(&mk, self.key_index).map_err(|e| e.to_string())?;
         ensure(hex::encode_upper(luk.expose_secret()) == self.luk, || {
             "LUK differs".into()
         })?;

@@ -300,6 +300,7 @@ pub async fn seed(
                 atc_window: domain::AtcWindow::new().to_bytes().to_vec(),
                 standin_count: 0,
                 created_at_unix: 0,
+                credential: "se".into(),
             })
             .await?;
     }
@@ -428,6 +429,7 @@ pub async fn seed_bench_cards(
                         atc_window: domain::AtcWindow::new().to_bytes().to_vec(),
                         standin_count: 0,
                         created_at_unix: 0,
+                        credential: "se".into(),
                     })
                     .await?;
                 0

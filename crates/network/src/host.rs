@@ -10,8 +10,8 @@ use domain::{
     StandInRules, TokenControls, TokenFacts, TokenStatus, check_token, stand_in,
 };
 use emv_crypto::{
-    ArpcMethod, ArpcResponse, Cvn, MasterKey, derive_icc_master_key, issuer_authentication_data,
-    verify_ac,
+    ArpcMethod, ArpcResponse, Cvn, MasterKey, derive_icc_master_key, derive_limited_use_key,
+    issuer_authentication_data, verify_ac,
 };
 use iso8583::{Message, Mti, ResponseCode, fields, spec::ASCII87};
 use iso8583_net::{Client, ClientError, IsoCodec, ServeReport};
@@ -53,7 +53,9 @@ pub struct NetworkConfig {
     /// Vault keys (FPAN envelopes, lookup hashes).
     pub vault: VaultKeys,
     /// The token service's master key for token-level card keys (3DES); a token's key is derived
-    /// from it and the DPAN exactly as an issuer derives a card's.
+    /// from it and the DPAN exactly as an issuer derives a card's. An HCE token's cryptograms
+    /// verify with the limited-use key of their ATC, derived from that key and the index the
+    /// vault records (`store::LimitedUseKeyRow`), never with the token's key itself.
     pub token_imk: MasterKey,
     /// Token and account BIN ranges.
     pub bins: BinTable,
@@ -168,7 +170,9 @@ struct TokenContext {
     dpan: Pan,
     hash: [u8; 32],
     cvn: Cvn,
-    token_mk: MasterKey,
+    /// The key the cryptogram verified with, which makes the ARPC: the token's ICC master key
+    /// (SE token) or the limited-use key of its ATC (HCE token).
+    card_key: MasterKey,
     icc: TagMap,
     arqc: [u8; 8],
     row: TokenRow,
@@ -186,6 +190,27 @@ enum AtcOutcome {
     Retransmission,
     /// Consumed by another request, or older than the window: a replay.
     Replay,
+    /// A new ATC under a limited-use key that is revoked or expired: not consumed.
+    KeyUnusable,
+}
+
+/// How a token's card application holds its key (the vault row's `credential`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Credential {
+    /// The secure element holds the token's ICC master key (MK-AC).
+    SecureElement,
+    /// Host card emulation: the phone holds limited-use keys derived from MK-AC, never MK-AC.
+    Hce,
+}
+
+impl Credential {
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "se" => Some(Self::SecureElement),
+            "hce" => Some(Self::Hce),
+            _ => None,
+        }
+    }
 }
 
 impl Network {
@@ -294,6 +319,7 @@ impl Network {
             .map_err(|_| Decline::SystemMalfunction)?
             .ok_or(Decline::CardNotFound)?;
         let status = TokenStatus::parse(&row.status).ok_or(Decline::SystemMalfunction)?;
+        let credential = Credential::parse(&row.credential).ok_or(Decline::SystemMalfunction)?;
         let token_expiry =
             Expiry::parse_yymm(&row.token_expiry_yymm).map_err(|_| Decline::SystemMalfunction)?;
         let expiry_given = match msg.expiry() {
@@ -335,24 +361,35 @@ impl Network {
         if cards::bcd::decode_n(amount_tag) != Some(de4) {
             return Err(Decline::CryptogramInvalid);
         }
-        let lookup = |t: Tag| icc.get(t);
-        verify_ac(cvn, &token_mk, &lookup, &arqc).map_err(|_| Decline::CryptogramInvalid)?;
-        // Only a valid cryptogram consumes its ATC, so forged messages cannot burn counters;
-        // and only a valid one is compared with the ATC's recorded use, so a forged copy is
-        // never taken for a retransmission.
         let atc = icc
             .get(emv::tags::ATC)
             .and_then(|a| <[u8; 2]>::try_from(a).ok())
             .map(u16::from_be_bytes)
             .ok_or(Decline::ChipDataMissing)?;
-        let digest = request_identity(msg).map(|id| self.config.vault.request_digest(&id, &arqc));
         let now = (self.clock)();
+        // The key the card application used. An SE token's is MK-AC itself (no extra query).
+        // An HCE token's is the limited-use key whose range holds the ATC, derived from MK-AC
+        // and the key's index: MK-AC itself never verifies an HCE token's cryptogram, since the
+        // phone never holds it.
+        let (card_key, key_usable) = match credential {
+            Credential::SecureElement => (token_mk, true),
+            Credential::Hce => self.limited_use_key(&row.tur, atc, &token_mk, now).await?,
+        };
+        let lookup = |t: Tag| icc.get(t);
+        verify_ac(cvn, &card_key, &lookup, &arqc).map_err(|_| Decline::CryptogramInvalid)?;
+        // Only a valid cryptogram consumes its ATC, so forged messages cannot burn counters;
+        // and only a valid one is compared with the ATC's recorded use, so a forged copy is
+        // never taken for a retransmission.
+        let digest = request_identity(msg).map(|id| self.config.vault.request_digest(&id, &arqc));
         // One row update consumes the ATC and records who consumed it: no extra write.
         let used = self
             .store
             .token_update_with_atc_uses(&hash, move |row, uses| {
                 let mut window = AtcWindow::from_bytes(&row.atc_window).unwrap_or_default();
                 match window.check(atc) {
+                    // A revoked or expired key pays no more: only a retransmission of what it
+                    // paid before (below) gets through.
+                    AtcVerdict::Fresh if !key_usable => AtcOutcome::KeyUnusable,
                     AtcVerdict::Fresh => {
                         window.record(atc);
                         row.atc_window = window.to_bytes().to_vec();
@@ -387,17 +424,54 @@ impl Network {
                 tracing::info!("retransmission of an answered authorization; asked again");
             }
             AtcOutcome::Replay => return Err(Decline::AtcReplayed),
+            AtcOutcome::KeyUnusable => return Err(Decline::LimitedUseKeyInvalid),
         }
         Ok(TokenContext {
             dpan,
             hash,
             cvn,
-            token_mk,
+            card_key,
             icc,
             arqc,
             row,
             retransmission: used == AtcOutcome::Retransmission,
         })
+    }
+
+    /// The limited-use key of HCE token `tur` for `atc`, derived from the token's MK-AC and
+    /// the index of the key whose range holds the ATC, and whether that key may still pay at
+    /// `now` (neither revoked nor expired). No key for the ATC is a decline; an unusable key
+    /// still verifies the cryptogram, so that a retransmission of what it paid before is
+    /// recognized, but it consumes no new ATC.
+    async fn limited_use_key(
+        &self,
+        tur: &str,
+        atc: u16,
+        token_mk: &MasterKey,
+        now: i64,
+    ) -> Result<(MasterKey, bool), Decline> {
+        let key = self
+            .store
+            .limited_use_key(tur, atc)
+            .await
+            .map_err(|_| Decline::SystemMalfunction)?;
+        let Some(key) = key else {
+            tracing::info!(atc, "no limited-use key covers the ATC; declined");
+            return Err(Decline::LimitedUseKeyInvalid);
+        };
+        let usable = key.usable_at(now);
+        if !usable {
+            tracing::info!(
+                atc,
+                key_index = key.key_index,
+                revoked = key.revoked,
+                expired = now >= key.expires_at_unix,
+                "limited-use key no longer usable"
+            );
+        }
+        let luk = derive_limited_use_key(token_mk, key.key_index)
+            .map_err(|_| Decline::CryptogramInvalid)?;
+        Ok((luk, usable))
     }
 
     async fn authorize_token(&self, msg: &Message, dpan: Pan) -> Message {
@@ -456,7 +530,7 @@ impl Network {
                 ArpcResponse::csu([0x00, if code.is_approval() { 0x80 } else { 0x00 }, 0, 0])
             }
         };
-        match issuer_authentication_data(ctx.cvn, &ctx.token_mk, &lookup, &ctx.arqc, reply) {
+        match issuer_authentication_data(ctx.cvn, &ctx.card_key, &lookup, &ctx.arqc, reply) {
             Ok(data91) => {
                 let mut tags = TagMap::new();
                 tags.put(emv::tags::ISSUER_AUTHENTICATION_DATA, &data91);

@@ -17,13 +17,16 @@ use std::time::Duration;
 use cards::Pan;
 use domain::{AtcWindow, BinKind, BinRange, BinTable, StandInRules, VelocityLimits};
 use emv::tags;
-use emv_crypto::{Cvn, KeyAlgorithm, MasterKey, derive_icc_master_key, generate_ac};
+use emv_crypto::{
+    Cvn, KeyAlgorithm, MasterKey, derive_icc_master_key, derive_limited_use_key, generate_ac,
+    verify_issuer_authentication_data,
+};
 use iso8583::{Message, Mti, ResponseCode, fields};
 use iso8583_net::{Client, ClientConfig, IsoCodec, ServeReport};
 use network::vault::VaultKeys;
 use network::{Network, NetworkConfig, TransactionEvent};
 use secret::Secret;
-use store::{IssuerCardRow, NewAccount, Store, TokenRow};
+use store::{IssuerCardRow, LimitedUseKeyRow, NewAccount, Store, TokenRow, TspTokenRow};
 use tlv::TagMap;
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, watch};
@@ -50,6 +53,11 @@ const ISSUER_HASH_KEY: [u8; 32] = [0x33; 32];
 const DPAN: &str = "4761739001010010";
 const FPAN: &str = "4111111111111111";
 const TUR: &str = "DWSPMC000000000000000000000000001";
+/// A second token of the same card, held by host card emulation (limited-use keys).
+const HCE_DPAN: &str = "4761739001010028";
+const HCE_TUR: &str = "DWSPMC000000000000000000000000002";
+/// Limited-use keys live a week.
+const LUK_TTL_SECS: i64 = 7 * 24 * 3600;
 const TERMINAL: &str = "TWPOS001";
 const MERCHANT: &str = "TW0000000000001";
 
@@ -195,7 +203,45 @@ async fn world(url: &str) -> World {
             atc_window: AtcWindow::new().to_bytes().to_vec(),
             standin_count: 0,
             created_at_unix: 0,
+            credential: "se".into(),
         })
+        .await
+        .unwrap();
+    // The HCE token: a vault row and the token service's row (limited-use keys are issued
+    // through it).
+    let hce_dpan = Pan::parse(HCE_DPAN).unwrap();
+    let hce_hash = v.pan_hash(&hce_dpan);
+    store
+        .tsp_insert_token(
+            &TokenRow {
+                dpan_hash: hce_hash,
+                dpan_last4: hce_dpan.last4().to_owned(),
+                fpan_envelope: v
+                    .seal(&fpan, cards::Expiry::new(2030, 12).unwrap(), &hce_hash)
+                    .unwrap(),
+                token_expiry_yymm: "3012".into(),
+                status: "active".into(),
+                token_requestor_id: "50110030273".into(),
+                channels: 7,
+                device_id: None,
+                psn: 0x01,
+                tur: HCE_TUR.into(),
+                par: "V0010013021234567890123456001".into(),
+                atc_window: AtcWindow::new().to_bytes().to_vec(),
+                standin_count: 0,
+                created_at_unix: 0,
+                credential: "hce".into(),
+            },
+            &TspTokenRow {
+                tur: HCE_TUR.into(),
+                state: "active".into(),
+                dpan_envelope: vec![0xDD; 40],
+                se_public_key: "{}".into(),
+                fpan_last4: fpan.last4().to_owned(),
+                product_name: "Tapwallet Visa Credit".into(),
+                updated_at_unix: 0,
+            },
+        )
         .await
         .unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -282,6 +328,20 @@ impl World {
     fn advance_clock(&self, secs: i64) {
         self.clock.fetch_add(secs, Ordering::SeqCst);
     }
+
+    /// Issues the HCE token's next batch as the token service does: `count` keys of five ATCs,
+    /// valid a week from the clock's time, the earlier keys revoked.
+    async fn replenish(&self, count: u32) -> Vec<LimitedUseKeyRow> {
+        let now = self.clock.load(Ordering::SeqCst);
+        self.store
+            .tsp_issue_limited_use_keys(HCE_TUR, move |token, state| {
+                assert_eq!(token.unwrap().vault.credential, "hce");
+                Ok::<_, ()>(state.next_batch(count, 5, now, now + LUK_TTL_SECS))
+            })
+            .await
+            .unwrap()
+            .unwrap()
+    }
 }
 
 impl NetworkProcess {
@@ -305,9 +365,25 @@ impl NetworkProcess {
 
 // ---- requests ---------------------------------------------------------------------------------
 
+/// The ICC master key (MK-AC) of a token.
+fn token_mk(dpan: &str) -> MasterKey {
+    derive_icc_master_key(Cvn::Visa18, &token_imk(), dpan, 0x01).unwrap()
+}
+
+/// Limited-use key `index` of the HCE token.
+fn luk(index: u32) -> MasterKey {
+    derive_limited_use_key(&token_mk(HCE_DPAN), index).unwrap()
+}
+
 /// DE 55 of one tap of the phone holding [`DPAN`]: counter `atc`, `amount_minor` EUR, a valid
 /// ARQC (Visa CVN 18, the token-level key).
 fn chip_data(atc: u16, amount_minor: u64, un: [u8; 4]) -> TagMap {
+    chip_data_with(&token_mk(DPAN), atc, amount_minor, un)
+}
+
+/// DE 55 of a tap whose card application computes its ARQC with `key` (the token's MK-AC,
+/// or for an HCE phone the limited-use key of the ATC).
+fn chip_data_with(key: &MasterKey, atc: u16, amount_minor: u64, un: [u8; 4]) -> TagMap {
     let mut icc = TagMap::new();
     icc.put(
         tags::AMOUNT_AUTHORISED,
@@ -323,8 +399,7 @@ fn chip_data(atc: u16, amount_minor: u64, un: [u8; 4]) -> TagMap {
     icc.put(tags::AIP, &[0x20, 0x00]);
     icc.put(tags::ATC, &atc.to_be_bytes());
     icc.put(tags::IAD, &[0x06, 0x01, 0x12, 0x03, 0xA0, 0x00, 0x00]);
-    let key = derive_icc_master_key(Cvn::Visa18, &token_imk(), DPAN, 0x01).unwrap();
-    let arqc = generate_ac(Cvn::Visa18, &key, &|t| icc.get(t)).unwrap();
+    let arqc = generate_ac(Cvn::Visa18, key, &|t| icc.get(t)).unwrap();
     icc.put(tags::APPLICATION_CRYPTOGRAM, &arqc);
     icc.put(tags::CID, &[0x80]);
     icc
@@ -333,9 +408,14 @@ fn chip_data(atc: u16, amount_minor: u64, un: [u8; 4]) -> TagMap {
 /// The 0100 for `icc` as the acquirer forwards it (merchant fields added), identified by
 /// `stan` (DE 11, and DE 37 derived from it) at the test terminal and merchant.
 fn authorization(stan: u32, icc: &TagMap) -> Message {
+    authorization_of(DPAN, stan, icc)
+}
+
+/// [`authorization`] of the token `dpan`.
+fn authorization_of(dpan: &str, stan: u32, icc: &TagMap) -> Message {
     let amount_minor = cards::bcd::decode_n(icc.get(tags::AMOUNT_AUTHORISED).unwrap()).unwrap();
     let mut msg = Message::new(Mti::AUTHORIZATION_REQUEST);
-    msg.set_pan(Secret::new(DPAN.to_owned()))
+    msg.set_pan(Secret::new(dpan.to_owned()))
         .set_processing_code("000000")
         .set_amount_minor(amount_minor)
         .set_transmission_date_time("1123120000")
@@ -493,6 +573,225 @@ async fn concurrent_copies_on_two_network_processes_get_one_answer() {
         assert_eq!(w.events().len(), 1, "reported once");
         a.stop().await;
         b.stop().await;
+    })
+    .await;
+}
+
+// ---- host card emulation: limited-use keys ----------------------------------------------------
+
+/// A tap of the HCE phone at `atc` with `key`, as the acquirer forwards it.
+fn hce_tap(stan: u32, key: &MasterKey, atc: u16, amount_minor: u64) -> Message {
+    let un = stan.to_be_bytes();
+    authorization_of(HCE_DPAN, stan, &chip_data_with(key, atc, amount_minor, un))
+}
+
+/// The ARPC (tag 91) of an answer checks out with `key`, the way the phone checks it.
+fn arpc_verifies(request: &Message, answer: &Message, key: &MasterKey) -> bool {
+    let icc = request.icc_tlv().unwrap().unwrap();
+    let arqc: [u8; 8] = icc
+        .get(tags::APPLICATION_CRYPTOGRAM)
+        .unwrap()
+        .try_into()
+        .unwrap();
+    let data91 = answer.icc_tlv().unwrap().unwrap();
+    let data91 = data91.get(tags::ISSUER_AUTHENTICATION_DATA).unwrap();
+    verify_issuer_authentication_data(Cvn::Visa18, key, &|t| icc.get(t), &arqc, data91).is_ok()
+}
+
+/// A cryptogram made with the limited-use key of its ATC is approved, and the ARPC is made with
+/// that key (not MK-AC); the same ATC again is a replay (59), the next ATC under the same key
+/// pays, and so does an ATC of another key of the batch.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_hce_cryptogram_under_a_current_limited_use_key_is_approved() {
+    on_each_backend("hce_approved", |url| async move {
+        let mut w = world(&url).await;
+        let keys = w.replenish(4).await;
+        let ranges: Vec<_> = keys
+            .iter()
+            .map(|k| (k.key_index, k.atc_from, k.atc_to))
+            .collect();
+        assert_eq!(ranges, [(1, 1, 5), (2, 6, 10), (3, 11, 15), (4, 16, 20)]);
+        let network = w.start_network().await;
+
+        let msg = hce_tap(101, &luk(2), 7, 1_500);
+        let answer = network.send(msg.clone()).await;
+        assert_eq!(code(&answer), ResponseCode::APPROVED);
+        assert_eq!(answer.pan().unwrap().expose(), HCE_DPAN);
+        assert_eq!(
+            answer.text(fields::ADDITIONAL_DATA_PRIVATE),
+            Some(format!("TV=V;TUR={HCE_TUR}").as_str())
+        );
+        assert!(
+            arpc_verifies(&msg, &answer, &luk(2)),
+            "ARPC made with the LUK"
+        );
+        assert!(!arpc_verifies(&msg, &answer, &token_mk(HCE_DPAN)));
+        assert!(!arpc_verifies(&msg, &answer, &luk(1)));
+        let events = w.events();
+        assert_eq!(events.len(), 1);
+        assert_eq!(events[0].tur, HCE_TUR);
+        assert_eq!(w.holds().await, 1_500);
+
+        // The same ATC under another identity: a replay.
+        let replay = hce_tap(102, &luk(2), 7, 1_500);
+        assert_eq!(
+            code(&network.send(replay).await),
+            ResponseCode::SUSPECTED_FRAUD
+        );
+        // The key's next ATC, and an ATC of another key of the batch, pay.
+        let next = hce_tap(103, &luk(2), 8, 200);
+        let answer = network.send(next.clone()).await;
+        assert_eq!(code(&answer), ResponseCode::APPROVED);
+        assert!(arpc_verifies(&next, &answer, &luk(2)));
+        let later = hce_tap(104, &luk(4), 20, 300);
+        let answer = network.send(later.clone()).await;
+        assert_eq!(code(&answer), ResponseCode::APPROVED);
+        assert!(arpc_verifies(&later, &answer, &luk(4)));
+        assert_eq!(w.holds().await, 2_000);
+
+        // SE tokens are as they were: their MK-AC cryptograms pay.
+        let se = authorization(105, &chip_data(0x0041, 100, [1, 1, 1, 1]));
+        assert_eq!(code(&network.send(se).await), ResponseCode::APPROVED);
+        network.stop().await;
+    })
+    .await;
+}
+
+/// Without a valid limited-use key an HCE token does not pay: an ATC outside every range, a
+/// cryptogram made with MK-AC (which the phone never holds), a key used outside its range, a
+/// key revoked by the next batch and an expired key are all declined, and none consumes its
+/// ATC.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hce_cryptograms_without_a_valid_limited_use_key_are_declined() {
+    on_each_backend("hce_declined", |url| async move {
+        let mut w = world(&url).await;
+        let first = w.replenish(2).await;
+        assert_eq!(first[1].atc_to, 10);
+        let network = w.start_network().await;
+        let no_key = ResponseCode::SECURITY_VIOLATION;
+
+        // Nothing was issued for ATC 11 (nor 0): 63, whatever key made it.
+        for (stan, key, atc) in [(201, luk(2), 11), (202, luk(3), 11), (203, luk(1), 0)] {
+            assert_eq!(
+                code(&network.send(hce_tap(stan, &key, atc, 100)).await),
+                no_key
+            );
+        }
+        // MK-AC, and a LUK outside its range, do not verify: 05.
+        let mk = hce_tap(204, &token_mk(HCE_DPAN), 3, 100);
+        assert_eq!(code(&network.send(mk).await), ResponseCode::DO_NOT_HONOUR);
+        let wrong = hce_tap(205, &luk(2), 3, 100);
+        assert_eq!(
+            code(&network.send(wrong).await),
+            ResponseCode::DO_NOT_HONOUR
+        );
+        // ATC 3 was not consumed by those: the right key still pays with it.
+        assert_eq!(
+            code(&network.send(hce_tap(206, &luk(1), 3, 100)).await),
+            ResponseCode::APPROVED
+        );
+
+        // A second batch revokes the first: a copy of the old batch is dead.
+        let second = w.replenish(2).await;
+        let ranges: Vec<_> = second
+            .iter()
+            .map(|k| (k.key_index, k.atc_from, k.atc_to))
+            .collect();
+        assert_eq!(ranges, [(3, 11, 15), (4, 16, 20)]);
+        for (stan, key, atc) in [(207, luk(1), 4), (208, luk(2), 6)] {
+            assert_eq!(
+                code(&network.send(hce_tap(stan, &key, atc, 100)).await),
+                no_key
+            );
+        }
+        assert_eq!(
+            code(&network.send(hce_tap(209, &luk(3), 11, 100)).await),
+            ResponseCode::APPROVED
+        );
+
+        // A week later the batch has expired.
+        w.advance_clock(LUK_TTL_SECS);
+        assert_eq!(
+            code(&network.send(hce_tap(210, &luk(3), 12, 100)).await),
+            no_key
+        );
+        // A fresh batch pays again.
+        w.replenish(1).await;
+        assert_eq!(
+            code(&network.send(hce_tap(211, &luk(5), 21, 100)).await),
+            ResponseCode::APPROVED
+        );
+        assert_eq!(w.holds().await, 300, "three payments");
+        assert_eq!(w.events().len(), 3, "declined cryptograms are not reported");
+
+        // Deleted: the token is gone (14) and its keys are revoked.
+        assert!(w.store.set_token_status(HCE_TUR, "deleted").await.unwrap());
+        assert_eq!(
+            code(&network.send(hce_tap(212, &luk(5), 22, 100)).await),
+            ResponseCode::INVALID_CARD_NUMBER
+        );
+        let keys = w.store.limited_use_keys(HCE_TUR).await.unwrap();
+        assert!(keys.iter().all(|k| k.revoked));
+        network.stop().await;
+    })
+    .await;
+}
+
+/// A suspended HCE token is declined as any suspended token (62), and pays again with the same
+/// keys once resumed.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_suspended_hce_token_is_declined_62() {
+    on_each_backend("hce_suspended", |url| async move {
+        let w = world(&url).await;
+        w.replenish(1).await;
+        let network = w.start_network().await;
+        assert!(
+            w.store
+                .set_token_status(HCE_TUR, "suspended")
+                .await
+                .unwrap()
+        );
+        assert_eq!(
+            code(&network.send(hce_tap(301, &luk(1), 1, 100)).await),
+            ResponseCode::RESTRICTED_CARD
+        );
+        assert!(w.store.set_token_status(HCE_TUR, "active").await.unwrap());
+        assert_eq!(
+            code(&network.send(hce_tap(302, &luk(1), 1, 100)).await),
+            ResponseCode::APPROVED
+        );
+        network.stop().await;
+    })
+    .await;
+}
+
+/// A payment the network approved with a limited-use key, retransmitted after a restart and
+/// after the phone replenished (the key is now revoked), gets its original answer: the key no
+/// longer pays, but what it paid is still recognized.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retransmission_under_a_since_revoked_key_gets_its_original_answer() {
+    on_each_backend("hce_retransmission", |url| async move {
+        let mut w = world(&url).await;
+        w.replenish(1).await;
+        let network = w.start_network().await;
+        let msg = hce_tap(401, &luk(1), 2, 900);
+        let first = network.send(msg.clone()).await;
+        assert_eq!(code(&first), ResponseCode::APPROVED);
+        assert_eq!(w.events().len(), 1);
+        network.stop().await;
+
+        w.replenish(1).await;
+        w.advance_clock(20);
+        let network = w.start_network().await;
+        assert_eq!(network.send(msg.clone()).await, first);
+        assert_eq!(w.holds().await, 900, "posted once");
+        assert!(w.events().is_empty());
+        // A new ATC under the revoked key does not pay.
+        assert_eq!(
+            code(&network.send(hce_tap(402, &luk(1), 3, 900)).await),
+            ResponseCode::SECURITY_VIOLATION
+        );
+        network.stop().await;
     })
     .await;
 }

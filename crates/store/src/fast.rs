@@ -524,7 +524,7 @@ where
             .prepare_cached(
                 "SELECT dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, status, \
                  token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
-                 standin_count, created_at_unix, atc_uses FROM tokens WHERE dpan_hash = ?1",
+                 standin_count, created_at_unix, credential, atc_uses FROM tokens WHERE dpan_hash = ?1",
             )
             .map_err(lite(OP))?;
         let mut found = stmt.query(params![&dpan_hash[..]]).map_err(lite(OP))?;

@@ -52,13 +52,15 @@
 //! transaction and its writes run one after the other), PostgreSQL from the dedup key's
 //! unique index and `SELECT ... FOR UPDATE` on the card, account, authorization or token rows.
 //! So a duplicate authorization is answered from the record and never posted twice, a reversal
-//! releases its hold once, and concurrent updates of a token's ATC window serialize. Closures
+//! releases its hold once, concurrent updates of a token's ATC window serialize, and concurrent
+//! batches of an HCE token's limited-use keys never overlap (`limited_use.rs`). Closures
 //! run while those locks are held: they must be quick and must not block.
 #![forbid(unsafe_code)]
 
 mod error;
 mod fast;
 mod group;
+mod limited_use;
 mod ops;
 mod rows;
 pub mod wallet;
@@ -75,6 +77,7 @@ use sqlx::sqlite::{
 
 pub use error::StoreError;
 use group::GroupWriter;
+pub use limited_use::{LimitedUseKeyRow, LimitedUseKeyState};
 use ops::{lite, pg};
 pub use rows::{
     AccountRow, AcquirerTxnRow, AuthDecision, AuthOutcome, AuthRequestRow, AuthState, AuthStatus,
@@ -450,6 +453,7 @@ impl Store {
     }
 
     /// Sets a token's status (`"active"`, `"suspended"`, `"deleted"`); false if no such TUR.
+    /// Deleting a token revokes its limited-use keys in the same transaction.
     pub async fn set_token_status(&self, tur: &str, status: &str) -> Result<bool, StoreError> {
         dispatch!(self.writer => set_token_status(tur, status))
     }

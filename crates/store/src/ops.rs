@@ -430,8 +430,8 @@ macro_rules! backend {
             sqlx::query(
                 "INSERT INTO tokens (dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, \
                  status, token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
-                 standin_count, created_at_unix) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 standin_count, created_at_unix, credential) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&t.dpan_hash[..])
             .bind(&t.dpan_last4)
@@ -447,6 +447,7 @@ macro_rules! backend {
             .bind(&t.atc_window)
             .bind(t.standin_count)
             .bind(t.created_at_unix)
+            .bind(&t.credential)
             .execute(&mut *conn)
             .await
             .map_err(StoreError::db("insert_token"))?;
@@ -460,7 +461,7 @@ macro_rules! backend {
             let row = sqlx::query(
                 "SELECT dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, status, \
                  token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
-                 standin_count, created_at_unix FROM tokens WHERE dpan_hash = $1",
+                 standin_count, created_at_unix, credential FROM tokens WHERE dpan_hash = $1",
             )
             .bind(&dpan_hash[..])
             .fetch_optional(pool)
@@ -476,7 +477,7 @@ macro_rules! backend {
             let row = sqlx::query(
                 "SELECT dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, status, \
                  token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
-                 standin_count, created_at_unix FROM tokens WHERE tur = $1",
+                 standin_count, created_at_unix, credential FROM tokens WHERE tur = $1",
             )
             .bind(tur)
             .fetch_optional(pool)
@@ -492,7 +493,7 @@ macro_rules! backend {
             let found = sqlx::query(
                 "SELECT dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, status, \
                  token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
-                 standin_count, created_at_unix FROM tokens WHERE par = $1 \
+                 standin_count, created_at_unix, credential FROM tokens WHERE par = $1 \
                  ORDER BY created_at_unix, tur",
             )
             .bind(par)
@@ -507,12 +508,24 @@ macro_rules! backend {
             tur: &str,
             status: &str,
         ) -> Result<bool, StoreError> {
+            const OP: &str = "set_token_status";
             let done = sqlx::query("UPDATE tokens SET status = $2 WHERE tur = $1")
                 .bind(tur)
                 .bind(status)
                 .execute(&mut *conn)
                 .await
-                .map_err(StoreError::db("set_token_status"))?;
+                .map_err(StoreError::db(OP))?;
+            if status == "deleted" {
+                // A deleted token's limited-use keys die with it, in the same write.
+                sqlx::query(
+                    "UPDATE token_limited_use_keys SET revoked = TRUE \
+                     WHERE tur = $1 AND revoked = FALSE",
+                )
+                .bind(tur)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::db(OP))?;
+            }
             Ok(done.rows_affected() > 0)
         }
 
@@ -530,7 +543,7 @@ macro_rules! backend {
             let row = sqlx::query(concat!(
                 "SELECT dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, status, \
                  token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
-                 standin_count, created_at_unix, atc_uses FROM tokens WHERE dpan_hash = $1",
+                 standin_count, created_at_unix, credential, atc_uses FROM tokens WHERE dpan_hash = $1",
                 $lock
             ))
             .bind(&dpan_hash[..])

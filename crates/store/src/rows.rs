@@ -273,6 +273,10 @@ pub struct TokenRow {
     pub standin_count: i32,
     /// Creation time, Unix seconds.
     pub created_at_unix: i64,
+    /// How the device holds the token's credential: `"se"` (its secure element holds the
+    /// token's ICC master key) or `"hce"` (host card emulation: it holds limited-use keys, see
+    /// [`crate::LimitedUseKeyRow`]). Set when the token is created; never changes.
+    pub credential: String,
 }
 
 impl fmt::Debug for TokenRow {
@@ -293,6 +297,7 @@ impl fmt::Debug for TokenRow {
             .field("atc_window", &self.atc_window)
             .field("standin_count", &self.standin_count)
             .field("created_at_unix", &self.created_at_unix)
+            .field("credential", &self.credential)
             .finish()
     }
 }
@@ -476,6 +481,7 @@ pub(crate) fn token<R: Get>(r: &R) -> Result<TokenRow, StoreError> {
         atc_window: r.bytes("atc_window")?,
         standin_count: r.i32("standin_count")?,
         created_at_unix: r.i64("created_at_unix")?,
+        credential: r.text("credential")?,
     })
 }
 

@@ -1,6 +1,7 @@
 //! Tokenization state: the issuer's ID&V data (profiles, attempts, step-up sessions, the
 //! simulated OTP gateway) and the token service's view of the tokens it put in the vault (its
-//! lifecycle state and the token-updated notification outbox).
+//! lifecycle state, the token-updated notification outbox, and the limited-use keys of HCE
+//! tokens, see `limited_use.rs`).
 //!
 //! Like the rest of the store, nothing here sees a card number: cards are keyed by the issuer's
 //! keyed hash, the CVV is a keyed hash, the DPAN is an envelope sealed by the token service.
@@ -11,12 +12,14 @@
 //! [`Store::issuer_authorize`] does: [`Store::issuer_tokenization_attempt`] counts, decides
 //! and records one attempt atomically; [`Store::idv_session_update`] checks and spends OTP
 //! attempts one at a time; [`Store::tsp_tokens_transition`] moves tokens between lifecycle
-//! states, keeps the vault's status in step and queues the notifications, all or nothing.
+//! states, keeps the vault's status in step and queues the notifications, all or nothing;
+//! [`Store::tsp_issue_limited_use_keys`] allocates an HCE token's next batch of keys and
+//! revokes the previous one.
 
 use core::fmt;
 
 use crate::rows;
-use crate::{Db, Store, StoreError, TokenRow, group};
+use crate::{Db, LimitedUseKeyRow, LimitedUseKeyState, Store, StoreError, TokenRow, group};
 
 // ---- rows ---------------------------------------------------------------------------------------
 
@@ -319,8 +322,8 @@ macro_rules! tsp_token_columns {
     () => {
         "SELECT k.dpan_hash, k.dpan_last4, k.fpan_envelope, k.token_expiry_yymm, k.status, \
          k.token_requestor_id, k.channels, k.device_id, k.psn, k.tur, k.par, k.atc_window, \
-         k.standin_count, k.created_at_unix, t.state, t.dpan_envelope, t.se_public_key, \
-         t.fpan_last4, t.product_name, t.updated_at_unix \
+         k.standin_count, k.created_at_unix, k.credential, t.state, t.dpan_envelope, \
+         t.se_public_key, t.fpan_last4, t.product_name, t.updated_at_unix \
          FROM tsp_tokens t JOIN tokens k ON k.tur = t.tur "
     };
 }
@@ -352,6 +355,7 @@ macro_rules! tokenization_backend {
             OtpOutboxRow, TokenizationAttemptRow, TspNotificationRow, TspToken, TspTokenRow,
             notification_from, otp_from, profile_from, session_from, tsp_token_from,
         };
+        use crate::limited_use::{LimitedUseKeyRow, LimitedUseKeyState, key_from, state_from};
         use crate::TokenRow;
 
         type Pool = sqlx::Pool<$db>;
@@ -574,8 +578,8 @@ macro_rules! tokenization_backend {
             sqlx::query(
                 "INSERT INTO tokens (dpan_hash, dpan_last4, fpan_envelope, token_expiry_yymm, \
                  status, token_requestor_id, channels, device_id, psn, tur, par, atc_window, \
-                 standin_count, created_at_unix) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+                 standin_count, created_at_unix, credential) \
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)",
             )
             .bind(&vault.dpan_hash[..])
             .bind(&vault.dpan_last4)
@@ -591,6 +595,7 @@ macro_rules! tokenization_backend {
             .bind(&vault.atc_window)
             .bind(vault.standin_count)
             .bind(vault.created_at_unix)
+            .bind(&vault.credential)
             .execute(&mut *conn)
             .await
             .map_err(StoreError::db(OP))?;
@@ -715,6 +720,17 @@ macro_rules! tokenization_backend {
                         .execute(&mut *conn)
                         .await
                         .map_err(StoreError::db(OP))?;
+                    if after.vault.status == "deleted" {
+                        // A deleted token's limited-use keys die with it, in the same write.
+                        sqlx::query(
+                            "UPDATE token_limited_use_keys SET revoked = TRUE \
+                             WHERE tur = $1 AND revoked = FALSE",
+                        )
+                        .bind(&after.vault.tur)
+                        .execute(&mut *conn)
+                        .await
+                        .map_err(StoreError::db(OP))?;
+                    }
                 }
                 if let Some(n) = notification {
                     insert_notification(conn, &n, OP).await?;
@@ -743,6 +759,111 @@ macro_rules! tokenization_backend {
             .await
             .map_err(StoreError::db(op))?;
             row.i64("id")
+        }
+
+        // ---- token service: limited-use keys of HCE tokens ----------------------------------
+
+        /// The columns of a [`LimitedUseKeyRow`].
+        const KEY_COLUMNS: &str = "SELECT tur, key_index, atc_from, atc_to, issued_at_unix, \
+             expires_at_unix, revoked FROM token_limited_use_keys ";
+
+        pub(crate) async fn tsp_issue_limited_use_keys<E, F>(
+            conn: &mut Conn,
+            tur: &str,
+            f: F,
+        ) -> Result<Result<Vec<LimitedUseKeyRow>, E>, StoreError>
+        where
+            F: FnOnce(Option<&TspToken>, &LimitedUseKeyState) -> Result<Vec<LimitedUseKeyRow>, E>,
+        {
+            const OP: &str = "tsp_issue_limited_use_keys";
+            // The token first, locked: concurrent batches of one token run one after the other,
+            // and the second sees the first's keys in the state below.
+            let row = sqlx::query(concat!(tsp_token_columns!(), "WHERE t.tur = $1", $lock))
+                .bind(tur)
+                .fetch_optional(&mut *conn)
+                .await
+                .map_err(StoreError::db(OP))?;
+            let token = row.as_ref().map(tsp_token_from).transpose()?;
+            let last = sqlx::query(
+                "SELECT COALESCE(MAX(key_index), 0) AS last_index, \
+                 COALESCE(MAX(atc_to), 0) AS last_atc FROM token_limited_use_keys WHERE tur = $1",
+            )
+            .bind(tur)
+            .fetch_one(&mut *conn)
+            .await
+            .map_err(StoreError::db(OP))?;
+            let state = state_from(tur, &last)?;
+            let batch = match f(token.as_ref(), &state) {
+                Ok(batch) => batch,
+                Err(e) => return Ok(Err(e)),
+            };
+            if token.is_none() {
+                return Err(StoreError::InvalidDecision {
+                    reason: "limited-use keys for an unknown token",
+                });
+            }
+            state.check(&batch)?;
+            sqlx::query(
+                "UPDATE token_limited_use_keys SET revoked = TRUE \
+                 WHERE tur = $1 AND revoked = FALSE",
+            )
+            .bind(tur)
+            .execute(&mut *conn)
+            .await
+            .map_err(StoreError::db(OP))?;
+            for key in &batch {
+                let index = i32::try_from(key.key_index).map_err(|_| StoreError::InvalidDecision {
+                    reason: "limited-use key index out of range",
+                })?;
+                sqlx::query(
+                    "INSERT INTO token_limited_use_keys (tur, key_index, atc_from, atc_to, \
+                     issued_at_unix, expires_at_unix, revoked) \
+                     VALUES ($1, $2, $3, $4, $5, $6, FALSE)",
+                )
+                .bind(&key.tur)
+                .bind(index)
+                .bind(i32::from(key.atc_from))
+                .bind(i32::from(key.atc_to))
+                .bind(key.issued_at_unix)
+                .bind(key.expires_at_unix)
+                .execute(&mut *conn)
+                .await
+                .map_err(StoreError::db(OP))?;
+            }
+            Ok(Ok(batch))
+        }
+
+        pub(crate) async fn limited_use_key(
+            pool: &Pool,
+            tur: &str,
+            atc: u16,
+        ) -> Result<Option<LimitedUseKeyRow>, StoreError> {
+            // Ranges never overlap: the key with the highest start at or below the ATC is the
+            // only one that can cover it (one index probe, however many keys the token had).
+            let sql = format!(
+                "{KEY_COLUMNS}WHERE tur = $1 AND atc_from <= $2 ORDER BY atc_from DESC LIMIT 1"
+            );
+            let row = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tur)
+                .bind(i32::from(atc))
+                .fetch_optional(pool)
+                .await
+                .map_err(StoreError::db("limited_use_key"))?;
+            let key = row.as_ref().map(key_from).transpose()?;
+            Ok(key.filter(|k| k.covers(atc)))
+        }
+
+        pub(crate) async fn limited_use_keys(
+            pool: &Pool,
+            tur: &str,
+        ) -> Result<Vec<LimitedUseKeyRow>, StoreError> {
+            let sql = format!("{KEY_COLUMNS}WHERE tur = $1 ORDER BY key_index");
+            let found = sqlx::query(sqlx::AssertSqlSafe(sql))
+                .bind(tur)
+                .fetch_all(pool)
+                .await
+                .map_err(StoreError::db("limited_use_keys"))?;
+            found.iter().map(key_from).collect()
         }
 
         pub(crate) async fn tsp_due_notifications(
@@ -932,7 +1053,8 @@ impl Store {
     /// dropped) locked, calls `f` with its TUR and the token (`None` if unknown), and, once `f`
     /// accepted every one, writes back what it changed (the service's `state` and
     /// `updated_at_unix`, the vault's `status`) and queues the notifications it returned, in one
-    /// transaction. The first `Err` from `f` is returned as `Ok(Err(_))` and nothing is
+    /// transaction; a token whose vault status becomes `"deleted"` has its limited-use keys
+    /// revoked in it too. The first `Err` from `f` is returned as `Ok(Err(_))` and nothing is
     /// written. Returns the tokens as written (unknown ones left out).
     pub async fn tsp_tokens_transition<E, F>(
         &self,
@@ -944,6 +1066,44 @@ impl Store {
         E: Send,
     {
         dispatch!(self.writer => tsp_tokens_transition(turs, f))
+    }
+
+    /// Issues a batch of limited-use keys to an HCE token, in one transaction: loads the token
+    /// (locked; `None` if unknown) and where its keys stand, and calls `f`, which decides
+    /// (the token's state, owner and credential) and returns the batch, usually
+    /// [`LimitedUseKeyState::next_batch`]. Then revokes every earlier key of the token and
+    /// records the batch. The first `Err` from `f` is returned as `Ok(Err(_))` and nothing is
+    /// written; a batch that does not continue the token's indexes and ATC ranges exactly (see
+    /// [`LimitedUseKeyRow`]), is empty, or is for an unknown token is refused with
+    /// [`StoreError::InvalidDecision`]. Concurrent batches of one token run one after the other
+    /// and never overlap. Returns the batch as recorded.
+    pub async fn tsp_issue_limited_use_keys<E, F>(
+        &self,
+        tur: &str,
+        f: F,
+    ) -> Result<Result<Vec<LimitedUseKeyRow>, E>, StoreError>
+    where
+        F: FnOnce(Option<&TspToken>, &LimitedUseKeyState) -> Result<Vec<LimitedUseKeyRow>, E>
+            + Send,
+        E: Send,
+    {
+        dispatch!(self.writer => tsp_issue_limited_use_keys(tur, f))
+    }
+
+    /// The limited-use key of token `tur` whose range covers `atc` (revoked and expired ones
+    /// included: the caller decides), if any. The network's lookup for an HCE token's
+    /// cryptogram: one indexed read.
+    pub async fn limited_use_key(
+        &self,
+        tur: &str,
+        atc: u16,
+    ) -> Result<Option<LimitedUseKeyRow>, StoreError> {
+        dispatch!(self.reader => limited_use_key(tur, atc))
+    }
+
+    /// Every limited-use key ever issued to token `tur`, by index.
+    pub async fn limited_use_keys(&self, tur: &str) -> Result<Vec<LimitedUseKeyRow>, StoreError> {
+        dispatch!(self.reader => limited_use_keys(tur))
     }
 
     /// Up to `limit` undelivered notifications due at `now_unix`, oldest due first.

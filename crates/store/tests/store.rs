@@ -18,8 +18,8 @@ use std::time::Duration;
 use sqlx::{AssertSqlSafe, Connection, Executor, Row};
 use store::{
     AcquirerTxnRow, AuthDecision, AuthOutcome, AuthRequestRow, AuthState, AuthStatus, Backend,
-    IssuerCardRow, MerchantRow, NewAccount, Queue, ReverseOutcome, Store, StoreError, TerminalRow,
-    TokenRow,
+    IssuerCardRow, LimitedUseKeyRow, LimitedUseKeyState, MerchantRow, NewAccount, Queue,
+    ReverseOutcome, Store, StoreError, TerminalRow, TokenRow, TspToken, TspTokenRow,
 };
 
 const POSTGRES_ENV: &str = "TAPWALLET_TEST_POSTGRES";
@@ -174,6 +174,10 @@ store_test!(
     token_update_serializes,
     token_update_with_advice_is_atomic,
     token_atc_uses_ride_on_the_token_update,
+    limited_use_keys_follow_each_other_and_a_batch_revokes_the_last,
+    concurrent_limited_use_batches_never_overlap,
+    limited_use_keys_end_with_the_atc_space,
+    deleting_a_token_revokes_its_limited_use_keys,
     advice_outbox_flow,
     acquirer_rows,
     unknown_rows_are_none,
@@ -265,6 +269,7 @@ fn token_row(n: u8, tur: &str, par: &str) -> TokenRow {
         atc_window: vec![0; 11],
         standin_count: 0,
         created_at_unix: 1_700_000_000 + i64::from(n),
+        credential: "se".into(),
     }
 }
 
@@ -1160,6 +1165,274 @@ async fn seeded_flag(s: &Store) {
     assert!(!s.mark_seeded().await.unwrap(), "only the first marks");
 }
 
+// ---- limited-use keys (HCE) -------------------------------------------------------------------
+
+/// An active HCE token of the token service: its vault row and service row.
+async fn hce_token(s: &Store, n: u8) -> String {
+    let tur = format!("DNITHE0000000000000000{n:02X}");
+    let vault = TokenRow {
+        credential: "hce".into(),
+        ..token_row(n, &tur, "PARHCE")
+    };
+    let tsp = TspTokenRow {
+        tur: tur.clone(),
+        state: "active".into(),
+        dpan_envelope: vec![0xDD; 40],
+        se_public_key: "{}".into(),
+        fpan_last4: "1111".into(),
+        product_name: "Tapwallet Visa Credit".into(),
+        updated_at_unix: 1_700_000_000,
+    };
+    s.tsp_insert_token(&vault, &tsp).await.unwrap();
+    tur
+}
+
+/// Issues the token's next `count` keys of `per_key` ATCs at time `at` (valid for 100 s).
+async fn issue(s: &Store, tur: &str, count: u32, per_key: u16, at: i64) -> Vec<LimitedUseKeyRow> {
+    s.tsp_issue_limited_use_keys(tur, move |token, state| {
+        assert!(token.is_some());
+        Ok::<_, ()>(state.next_batch(count, per_key, at, at + 100))
+    })
+    .await
+    .unwrap()
+    .unwrap()
+}
+
+fn ranges(keys: &[LimitedUseKeyRow]) -> Vec<(u32, u16, u16, bool)> {
+    keys.iter()
+        .map(|k| (k.key_index, k.atc_from, k.atc_to, k.revoked))
+        .collect()
+}
+
+async fn limited_use_keys_follow_each_other_and_a_batch_revokes_the_last(s: &Store) {
+    let tur = hce_token(s, 0x91).await;
+    assert_eq!(
+        s.token_by_tur(&tur).await.unwrap().unwrap().credential,
+        "hce"
+    );
+    assert!(s.limited_use_keys(&tur).await.unwrap().is_empty());
+    assert_eq!(s.limited_use_key(&tur, 1).await.unwrap(), None);
+
+    // The first batch starts at index 1 and ATC 1; the closure sees an empty history.
+    let seen = Arc::new(std::sync::Mutex::new(None));
+    let seen_in = Arc::clone(&seen);
+    let first = s
+        .tsp_issue_limited_use_keys(&tur, move |token, state| {
+            *seen_in.lock().unwrap() = Some((token.map(|t| t.tsp.state.clone()), state.clone()));
+            Ok::<_, ()>(state.next_batch(4, 5, 1_000, 2_000))
+        })
+        .await
+        .unwrap()
+        .unwrap();
+    let (state_seen, history) = seen.lock().unwrap().take().unwrap();
+    assert_eq!(state_seen.as_deref(), Some("active"));
+    assert_eq!((history.last_index, history.last_atc), (0, 0));
+    assert_eq!(
+        ranges(&first),
+        [
+            (1, 1, 5, false),
+            (2, 6, 10, false),
+            (3, 11, 15, false),
+            (4, 16, 20, false)
+        ]
+    );
+    assert_eq!(s.limited_use_keys(&tur).await.unwrap(), first);
+    assert!(first.iter().all(|k| k.expires_at_unix == 2_000));
+
+    // Lookup by ATC: the key whose range holds it, none outside every range.
+    assert_eq!(
+        s.limited_use_key(&tur, 7).await.unwrap(),
+        Some(first[1].clone())
+    );
+    assert_eq!(
+        s.limited_use_key(&tur, 20).await.unwrap(),
+        Some(first[3].clone())
+    );
+    assert_eq!(
+        s.limited_use_key(&tur, 1).await.unwrap(),
+        Some(first[0].clone())
+    );
+    assert_eq!(s.limited_use_key(&tur, 0).await.unwrap(), None);
+    assert_eq!(s.limited_use_key(&tur, 21).await.unwrap(), None);
+    assert_eq!(s.limited_use_key("DNITHEUNKNOWN", 7).await.unwrap(), None);
+
+    // The next batch continues after the highest index and ATC and revokes the first.
+    let second = issue(s, &tur, 2, 3, 1_500).await;
+    assert_eq!(ranges(&second), [(5, 21, 23, false), (6, 24, 26, false)]);
+    let all = s.limited_use_keys(&tur).await.unwrap();
+    assert_eq!(all.len(), 6);
+    assert!(all[..4].iter().all(|k| k.revoked), "superseded");
+    assert!(all[4..].iter().all(|k| !k.revoked));
+    let old = s.limited_use_key(&tur, 7).await.unwrap().unwrap();
+    assert!(old.revoked && !old.usable_at(1_500));
+    assert!(
+        s.limited_use_key(&tur, 25)
+            .await
+            .unwrap()
+            .unwrap()
+            .usable_at(1_500)
+    );
+
+    // A refusal writes nothing.
+    let refused = s
+        .tsp_issue_limited_use_keys(&tur, |_, _| Err::<Vec<LimitedUseKeyRow>, _>("no"))
+        .await
+        .unwrap();
+    assert_eq!(refused, Err("no"));
+    assert_eq!(s.limited_use_keys(&tur).await.unwrap(), all);
+
+    // A batch that does not continue the token's keys is refused, whatever the caller says.
+    let overlapping = |_: Option<&TspToken>, state: &LimitedUseKeyState| {
+        let rewound = LimitedUseKeyState {
+            last_atc: state.last_atc - 1,
+            ..state.clone()
+        };
+        Ok::<_, ()>(rewound.next_batch(1, 5, 0, 1))
+    };
+    let err = s
+        .tsp_issue_limited_use_keys(&tur, overlapping)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidDecision { .. }), "{err}");
+    let err = s
+        .tsp_issue_limited_use_keys(&tur, |_, _| Ok::<_, ()>(Vec::new()))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidDecision { .. }), "{err}");
+    assert_eq!(
+        s.limited_use_keys(&tur).await.unwrap(),
+        all,
+        "nothing written"
+    );
+
+    // An unknown token: the closure sees none, and keys for it are refused.
+    let err = s
+        .tsp_issue_limited_use_keys("DNITHEUNKNOWN", |token, state| {
+            assert!(token.is_none());
+            Ok::<_, ()>(state.next_batch(1, 5, 0, 1))
+        })
+        .await
+        .unwrap_err();
+    assert!(matches!(err, StoreError::InvalidDecision { .. }), "{err}");
+}
+
+async fn concurrent_limited_use_batches_never_overlap(s: &Store) {
+    let tur = hce_token(s, 0x92).await;
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let (s, tur) = (s.clone(), tur.clone());
+        tasks.push(tokio::spawn(async move {
+            issue(&s, &tur, 3, 5, 1_000 + i).await
+        }));
+    }
+    let mut batches = Vec::new();
+    for t in tasks {
+        batches.push(t.await.unwrap());
+    }
+    let all = s.limited_use_keys(&tur).await.unwrap();
+    assert_eq!(all.len(), 36);
+    for (i, k) in all.iter().enumerate() {
+        let n = u32::try_from(i).unwrap();
+        assert_eq!(k.key_index, n + 1);
+        assert_eq!(u32::from(k.atc_from), n * 5 + 1, "{k:?}");
+        assert_eq!(u32::from(k.atc_to), n * 5 + 5, "{k:?}");
+    }
+    // Every batch came back as recorded, and only the last one written is still usable.
+    let last = batches.iter().max_by_key(|b| b[0].key_index).unwrap();
+    for b in &batches {
+        assert_eq!(b.len(), 3);
+        let recorded: Vec<_> = all
+            .iter()
+            .filter(|k| b.iter().any(|x| x.key_index == k.key_index))
+            .collect();
+        assert_eq!(recorded.len(), 3);
+        assert!(recorded.iter().all(|k| k.revoked == (b != last)));
+    }
+}
+
+async fn limited_use_keys_end_with_the_atc_space(s: &Store) {
+    let tur = hce_token(s, 0x93).await;
+    let keys = issue(s, &tur, 2, 40_000, 0).await;
+    assert_eq!(
+        ranges(&keys),
+        [(1, 1, 40_000, false), (2, 40_001, 65_535, false)]
+    );
+    let left = s
+        .tsp_issue_limited_use_keys(&tur, |_, state| {
+            if state.atcs_left() == 0 {
+                Err(state.last_atc)
+            } else {
+                Ok(state.next_batch(1, 5, 0, 1))
+            }
+        })
+        .await
+        .unwrap();
+    assert_eq!(left, Err(65_535), "no ATC left to issue");
+    assert_eq!(
+        s.limited_use_key(&tur, 65_535)
+            .await
+            .unwrap()
+            .unwrap()
+            .key_index,
+        2
+    );
+}
+
+async fn deleting_a_token_revokes_its_limited_use_keys(s: &Store) {
+    let (a, b) = (hce_token(s, 0x94).await, hce_token(s, 0x95).await);
+    issue(s, &a, 2, 5, 0).await;
+    issue(s, &b, 2, 5, 0).await;
+    // Suspending keeps them.
+    s.tsp_tokens_transition(std::slice::from_ref(&a), |_, t| {
+        let t = t.unwrap();
+        t.tsp.state = "suspended".into();
+        t.vault.status = "suspended".into();
+        Ok::<_, ()>(None)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        s.limited_use_keys(&a)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| !k.revoked)
+    );
+    // Deleting, through the token service or the vault, revokes them.
+    s.tsp_tokens_transition(std::slice::from_ref(&a), |_, t| {
+        let t = t.unwrap();
+        t.tsp.state = "deleted".into();
+        t.vault.status = "deleted".into();
+        Ok::<_, ()>(None)
+    })
+    .await
+    .unwrap()
+    .unwrap();
+    assert!(
+        s.limited_use_keys(&a)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.revoked)
+    );
+    assert!(
+        s.limited_use_keys(&b)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| !k.revoked)
+    );
+    assert!(s.set_token_status(&b, "deleted").await.unwrap());
+    assert!(
+        s.limited_use_keys(&b)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.revoked)
+    );
+}
+
 // ---- whole-store tests ------------------------------------------------------------------------
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1302,6 +1575,73 @@ async fn migration_0005_gives_existing_tokens_empty_atc_uses() {
             .unwrap()
             .unwrap();
         assert_eq!(atc_uses(&s, &t.dpan_hash).await, Some(vec![0x01, 0x02]));
+        s.close().await;
+    })
+    .await;
+}
+
+/// A vault from before migration 0006 upgrades in place: its tokens read as SE tokens, with no
+/// limited-use keys.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn migration_0006_reads_existing_tokens_as_se() {
+    on_each_backend("upgrade_0006", |url| async move {
+        let dialect = if url.starts_with("sqlite") {
+            "sqlite"
+        } else {
+            "postgres"
+        };
+        let from = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("migrations")
+            .join(dialect);
+        let old = std::env::temp_dir().join(format!(
+            "tapwallet-migrations-0006-{dialect}-{}-{:016x}",
+            std::process::id(),
+            random_u64()
+        ));
+        std::fs::create_dir(&old).unwrap();
+        for entry in std::fs::read_dir(&from).unwrap() {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name.as_str() < "0006" {
+                std::fs::copy(from.join(&name), old.join(&name)).unwrap();
+            }
+        }
+        let migrator = sqlx::migrate::Migrator::new(old.as_path()).await.unwrap();
+        std::fs::remove_dir_all(&old).unwrap();
+        assert_eq!(migrator.iter().count(), 5);
+        let t = token_row(0x86, "DNITHE000000000000000086", "PAR86");
+        if dialect == "sqlite" {
+            let options = sqlx::sqlite::SqliteConnectOptions::from_str(&url)
+                .unwrap()
+                .create_if_missing(true);
+            let pool = sqlx::SqlitePool::connect_with(options).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            insert_token_before_0005!(&pool, &t);
+            pool.close().await;
+        } else {
+            let pool = sqlx::PgPool::connect(&url).await.unwrap();
+            migrator.run(&pool).await.unwrap();
+            insert_token_before_0005!(&pool, &t);
+            pool.close().await;
+        }
+
+        let s = Store::open(&url).await.unwrap();
+        let read = s.token(&t.dpan_hash).await.unwrap().unwrap();
+        assert_eq!(read.credential, "se");
+        assert_eq!(read, t);
+        assert!(s.limited_use_keys(&t.tur).await.unwrap().is_empty());
+        // The new column refuses anything but the two credentials.
+        let hce = TokenRow {
+            credential: "hce".into(),
+            ..token_row(0x87, "DNITHE000000000000000087", "PAR87")
+        };
+        s.insert_token(&hce).await.unwrap();
+        assert_eq!(s.token(&hce.dpan_hash).await.unwrap(), Some(hce));
+        let bad = TokenRow {
+            credential: "sim".into(),
+            ..token_row(0x88, "DNITHE000000000000000088", "PAR88")
+        };
+        let err = s.insert_token(&bad).await.unwrap_err();
+        assert!(matches!(err, StoreError::Rejected { .. }), "{err}");
         s.close().await;
     })
     .await;

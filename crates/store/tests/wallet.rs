@@ -136,6 +136,7 @@ fn card(id: &str, user_id: &str, device_id: &str, created_at_unix: i64) -> Provi
         tsp_updated_at_unix: Some(created_at_unix),
         created_at_unix,
         updated_at_unix: created_at_unix,
+        credential: "se".to_owned(),
     }
 }
 
@@ -628,6 +629,16 @@ async fn card_rows_are_checked(s: &WalletStore) {
     s.insert_provisioned_token(&declined("crd_d2", &alice, "dev_a"))
         .await
         .unwrap();
+    // An HCE card keeps its credential.
+    let hce = ProvisionedTokenRow {
+        credential: "hce".to_owned(),
+        ..card("crd_h", &alice, "dev_a", 10)
+    };
+    s.insert_provisioned_token(&hce).await.unwrap();
+    assert_eq!(
+        s.provisioned_token(&alice, "crd_h").await.unwrap(),
+        Some(hce)
+    );
 
     type Change = Box<dyn Fn(&mut ProvisionedTokenRow) + Send + Sync>;
     let bad: Vec<(&str, Change)> = vec![
@@ -684,6 +695,10 @@ async fn card_rows_are_checked(s: &WalletStore) {
         (
             "unknown OTP method",
             Box::new(|t| t.otp_method = Some("PIGEON".to_owned())),
+        ),
+        (
+            "unknown credential",
+            Box::new(|t| "sim".clone_into(&mut t.credential)),
         ),
     ];
     for (i, (what, change)) in bad.iter().enumerate() {
@@ -769,6 +784,16 @@ async fn card_updates_read_decide_and_write(s: &WalletStore) {
         .await
         .unwrap_err();
     assert!(matches!(err, StoreError::InvalidDecision { .. }), "{err}");
+    let err = s
+        .update_provisioned_token(&alice, "crd_1", |t| {
+            "hce".clone_into(&mut t.credential);
+        })
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(err, StoreError::InvalidDecision { .. }),
+        "the credential never changes: {err}"
+    );
     let err = s
         .update_provisioned_token(&alice, "crd_1", |t| {
             "active".clone_into(&mut t.status);

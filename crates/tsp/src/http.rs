@@ -23,7 +23,10 @@ use tokio::net::TcpListener;
 use crate::Tsp;
 use crate::auth;
 use crate::error::{FieldError, TspError};
-use crate::service::{LifecycleAction, MAX_TURS, TokenRequestor, TokenizeRequest, parse_channel};
+use crate::service::{
+    Credential, LifecycleAction, MAX_KEYS_PER_BATCH, MAX_TURS, TokenRequestor, TokenizeRequest,
+    parse_channel,
+};
 
 /// Largest request body accepted, bytes.
 const BODY_LIMIT: usize = 64 * 1024;
@@ -41,6 +44,7 @@ pub fn app(tsp: Arc<Tsp>) -> Router {
         .route("/tsp/v1/tokens/{tur}/payload", get(payload))
         .route("/tsp/v1/tokens/{tur}/otp", post(send_otp))
         .route("/tsp/v1/tokens/{tur}/authenticate", post(authenticate))
+        .route("/tsp/v1/tokens/{tur}/keys", post(replenish_keys))
         .fallback(|| async { TspError::RouteNotFound })
         .method_not_allowed_fallback(|| async { TspError::MethodNotAllowed })
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
@@ -236,6 +240,44 @@ fn channels_field(fields: &mut Fields<'_>, map: &Map<String, Value>) -> Option<d
     }
 }
 
+/// `token_type`: absent means `SECURE_ELEMENT`.
+fn token_type_field(fields: &mut Fields<'_>) -> Option<Credential> {
+    match fields.map.get("token_type") {
+        None | Some(Value::Null) => Some(Credential::SecureElement),
+        Some(Value::String(s)) => {
+            let credential = Credential::parse_wire(s);
+            if credential.is_none() {
+                fields.error("token_type", "must be SECURE_ELEMENT or HCE");
+            }
+            credential
+        }
+        Some(_) => {
+            fields.error("token_type", "must be a string: SECURE_ELEMENT or HCE");
+            None
+        }
+    }
+}
+
+/// `count`: absent means `default`; otherwise an integer from 1 to [`MAX_KEYS_PER_BATCH`].
+fn count_field(fields: &mut Fields<'_>, default: u32) -> Option<u32> {
+    match fields.map.get("count") {
+        None | Some(Value::Null) => Some(default),
+        Some(value) => {
+            let count = value
+                .as_u64()
+                .and_then(|n| u32::try_from(n).ok())
+                .filter(|n| (1..=MAX_KEYS_PER_BATCH).contains(n));
+            if count.is_none() {
+                fields.error(
+                    "count",
+                    &format!("must be an integer from 1 to {MAX_KEYS_PER_BATCH}"),
+                );
+            }
+            count
+        }
+    }
+}
+
 /// `device`: its id and secure element public key.
 fn device_field(fields: &mut Fields<'_>, map: &Map<String, Value>) -> Option<(String, Jwk)> {
     match map.get("device") {
@@ -333,15 +375,28 @@ async fn tokenize(
             check_requestor(&mut fields, requestor)?;
             let funding_account = fields.string("funding_account", 16 * 1024);
             let channels = channels_field(&mut fields, &map);
+            let credential = token_type_field(&mut fields);
             let device = device_field(&mut fields, &map);
-            let input = fields.finish(device.zip(funding_account).zip(channels).map(
-                |(((device_id, se_public_key), funding_account), channels)| TokenizeRequest {
-                    device_id,
-                    se_public_key,
-                    funding_account,
-                    channels,
-                },
-            ))?;
+            let input = fields.finish(
+                device
+                    .zip(funding_account)
+                    .zip(channels)
+                    .zip(credential)
+                    .map(
+                        |(
+                            (((device_id, se_public_key), funding_account), channels),
+                            credential,
+                        )| {
+                            TokenizeRequest {
+                                device_id,
+                                se_public_key,
+                                funding_account,
+                                channels,
+                                credential,
+                            }
+                        },
+                    ),
+            )?;
             tsp.tokenize(requestor, input).await
         }
         .await,
@@ -600,6 +655,46 @@ async fn authenticate(
             };
             let (auth_method, otp) = fields.finish(auth_method.zip(otp))?;
             tsp.authenticate(requestor, &tur, auth_method, &otp).await
+        }
+        .await,
+    )
+}
+
+async fn replenish_keys(
+    State(tsp): State<Arc<Tsp>>,
+    tur: Result<Path<String>, PathRejection>,
+    method: Method,
+    uri: OriginalUri,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
+    respond(
+        async {
+            let body = read_body(body)?;
+            let Path(tur) = tur.map_err(|_| TspError::TokenNotFound(String::new()))?;
+            let signed = Signed {
+                method: &method,
+                uri: &uri,
+                headers: &headers,
+                body: &body,
+            };
+            let requestor = authenticate_request(&tsp, &signed)?;
+            // An empty body asks for the default batch, as `{}` does.
+            let map = if body.is_empty() {
+                Map::new()
+            } else {
+                json_object(&body)?
+            };
+            let mut fields = Fields::new(&map);
+            let count = count_field(&mut fields, tsp.limited_use_key_policy().default_count);
+            let count = fields.finish(count)?;
+            let batch = tsp.replenish_keys(requestor, &tur, count).await?;
+            Ok(json!({
+                "tur": tur,
+                "count": batch.count,
+                "expires_at": batch.expires_at_unix,
+                "encrypted_keys": batch.encrypted_keys,
+            }))
         }
         .await,
     )

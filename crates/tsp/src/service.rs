@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use cards::{Date, Expiry, Pan};
 use domain::{AtcWindow, BinKind, BinRange, BinTable, Channel, ChannelSet};
-use emv_crypto::{Cvn, MasterKey, derive_icc_master_key};
+use emv_crypto::{Cvn, MasterKey, derive_icc_master_key, derive_limited_use_key};
 use hmac::{Hmac, KeyInit, Mac};
 use issuer::idv::{
     ActivationError, AuthMethodKind, IdvDecision, IdvError, IssuerIdv, OtpCheck, OtpSent,
@@ -43,6 +43,8 @@ const SEARCH_LIMIT: u32 = 100;
 /// DPANs drawn before giving up (each collides with probability below 10^-3 until a range
 /// holds millions of tokens).
 const DPAN_TRIES: usize = 16;
+/// Most limited-use keys in one batch.
+pub const MAX_KEYS_PER_BATCH: u32 = 16;
 
 /// A token requestor registered at the token service (a wallet backend).
 pub struct TokenRequestor {
@@ -83,6 +85,97 @@ pub struct TspConfig {
     pub requestors: Vec<TokenRequestor>,
     /// Token validity, in years from the month of tokenization.
     pub token_validity_years: u16,
+}
+
+/// How an HCE token's limited-use keys are cut: see [`Tsp::with_limited_use_keys`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct LimitedUseKeyPolicy {
+    /// ATCs each key covers (the device pays that many times with it). Default 5.
+    pub atcs_per_key: u16,
+    /// How long a key pays after it is issued, seconds (by the network's clock). Default
+    /// 7 days.
+    pub ttl_secs: i64,
+    /// Keys in a batch when the request names no count, 1 to [`MAX_KEYS_PER_BATCH`].
+    /// Default 4.
+    pub default_count: u32,
+}
+
+impl Default for LimitedUseKeyPolicy {
+    fn default() -> Self {
+        Self {
+            atcs_per_key: 5,
+            ttl_secs: 7 * 24 * 60 * 60,
+            default_count: 4,
+        }
+    }
+}
+
+/// A batch of limited-use keys, as [`Tsp::replenish_keys`] answers it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct KeyBatch {
+    /// Keys in the batch (fewer than asked only when the token's ATCs run out).
+    pub count: u32,
+    /// When the batch's keys expire, Unix seconds.
+    pub expires_at_unix: i64,
+    /// The keys: a compact JWE to the device's key of `{tur, key_algorithm, keys: [{index,
+    /// key, atc_from, atc_to, expires_at}]}`.
+    pub encrypted_keys: String,
+}
+
+/// How the device holds a token's credential.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Credential {
+    /// Host card emulation: the device holds limited-use keys, never the token's ICC master
+    /// key; it replenishes them with [`Tsp::replenish_keys`].
+    Hce,
+    /// The device's secure element holds the token's ICC master key (the payload carries it).
+    SecureElement,
+}
+
+impl Credential {
+    /// The vault's name (`"hce"`, `"se"`), also the payload's `credential`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Self::Hce => "hce",
+            Self::SecureElement => "se",
+        }
+    }
+
+    /// The API's name (`HCE`, `SECURE_ELEMENT`: the `token_type` of tokenize and token views).
+    pub const fn wire(self) -> &'static str {
+        match self {
+            Self::Hce => "HCE",
+            Self::SecureElement => "SECURE_ELEMENT",
+        }
+    }
+
+    /// From the API's name.
+    pub fn parse_wire(s: &str) -> Option<Self> {
+        match s {
+            "HCE" => Some(Self::Hce),
+            "SECURE_ELEMENT" => Some(Self::SecureElement),
+            _ => None,
+        }
+    }
+
+    fn parse(s: &str) -> Option<Self> {
+        match s {
+            "hce" => Some(Self::Hce),
+            "se" => Some(Self::SecureElement),
+            _ => None,
+        }
+    }
+
+    /// A token's credential, from its vault row.
+    fn of(token: &TspToken) -> Result<Self, TspError> {
+        Self::parse(&token.vault.credential).ok_or_else(|| {
+            tracing::error!(
+                tur = token.tsp.tur,
+                "stored token has an unknown credential"
+            );
+            TspError::Unavailable
+        })
+    }
 }
 
 /// Why a configuration cannot run.
@@ -195,6 +288,8 @@ pub struct TokenView {
     pub created_at: String,
     /// Last status change, RFC 3339.
     pub updated_at: String,
+    /// How the device holds the credential: `SECURE_ELEMENT` or `HCE`.
+    pub token_type: &'static str,
 }
 
 /// A step-up method offered to the cardholder.
@@ -247,6 +342,8 @@ pub struct TokenizeRequest {
     pub funding_account: String,
     /// Channels the token may be used on.
     pub channels: ChannelSet,
+    /// How the device holds the credential (`token_type`; default secure element).
+    pub credential: Credential,
 }
 
 /// What a new token is made of, once the issuer said yes.
@@ -296,12 +393,50 @@ struct ProvisioningPayload<'a> {
     scheme: &'static str,
     /// Cryptogram version number (Visa 18, Mastercard 16).
     cvn: u8,
-    /// The token's ICC master key (MK-AC), hex.
-    icc_master_key: &'a str,
-    /// Its algorithm (`TDES2`, `AES128`, ...).
-    key_algorithm: String,
+    /// `se` or `hce`.
+    credential: &'static str,
+    /// The token's ICC master key (MK-AC), hex: SE tokens only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    icc_master_key: Option<&'a str>,
+    /// Its algorithm (`TDES2`, `AES128`, ...): SE tokens only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key_algorithm: Option<String>,
     fpan_last4: &'a str,
     product_name: &'a str,
+}
+
+/// The plaintext of a batch of limited-use keys (a JWE to the device).
+#[derive(Serialize)]
+struct KeysPlain<'a> {
+    tur: &'a str,
+    /// The keys' algorithm (`TDES2`, ...): MK-AC's.
+    key_algorithm: String,
+    keys: Vec<KeyPlain<'a>>,
+}
+
+/// One limited-use key in a batch.
+#[derive(Serialize)]
+struct KeyPlain<'a> {
+    /// The key's index (the network derives the key from MK-AC and it).
+    index: u32,
+    /// The key, hex.
+    key: &'a str,
+    /// The ATCs it may be used with, both included.
+    atc_from: u16,
+    atc_to: u16,
+    /// When it stops paying, Unix seconds.
+    expires_at: i64,
+}
+
+/// A token's card as the device gets it, opened from the stores.
+struct OpenCard {
+    dpan: Pan,
+    expiry: Expiry,
+    scheme: &'static str,
+    cvn_number: u8,
+    /// The token's ICC master key (MK-AC).
+    token_mk: MasterKey,
+    device_key: Jwk,
 }
 
 /// The payload of a token-updated notification.
@@ -342,6 +477,7 @@ pub struct Tsp {
     issuer: Arc<dyn IssuerIdv>,
     notifier: Arc<dyn Notifier>,
     clock: Clock,
+    keys: LimitedUseKeyPolicy,
 }
 
 impl fmt::Debug for Tsp {
@@ -444,6 +580,9 @@ fn view(token: &TspToken) -> TokenView {
         product_name: token.tsp.product_name.clone(),
         created_at: rfc3339(token.vault.created_at_unix),
         updated_at: rfc3339(token.tsp.updated_at_unix),
+        token_type: Credential::parse(&token.vault.credential)
+            .unwrap_or(Credential::SecureElement)
+            .wire(),
     }
 }
 
@@ -463,6 +602,71 @@ fn dpan_binding(dpan_hash: &[u8; 32]) -> [u8; 32] {
     h.update(b"tapwallet tsp: dpan envelope");
     h.update(dpan_hash);
     h.finalize().into()
+}
+
+/// A key algorithm's name in payloads (`TDES2`, `AES128`, ...).
+fn algorithm_name(key: &MasterKey) -> String {
+    format!("{:?}", key.algorithm()).to_uppercase()
+}
+
+/// Encrypts a plaintext for the device: a compact JWE (`ECDH-ES+A256KW`, `A256GCM`) to its
+/// secure element key, named by `kid` (the key's own, else its thumbprint).
+fn encrypt_to_device(plaintext: &[u8], device_key: &Jwk) -> Result<String, TspError> {
+    let params = HeaderParams::new()
+        .kid(
+            device_key
+                .kid()
+                .map_or_else(|| device_key.thumbprint(), str::to_owned),
+        )
+        .cty("application/json");
+    for _ in 0..4 {
+        let ephemeral = Secret::new(random::<32>()?);
+        let cek = Secret::new(random::<32>()?);
+        let iv = random::<12>()?;
+        match jwe::encrypt(
+            plaintext,
+            device_key,
+            &params,
+            ephemeral.expose(),
+            cek.expose(),
+            &iv,
+        ) {
+            Ok(jwe) => return Ok(jwe),
+            // A scalar outside the group order: draw again (probability about 2^-32).
+            Err(JoseError::InvalidEphemeralSecret) => continue,
+            Err(e) => {
+                tracing::error!(error = %e, "encryption to the device failed");
+                return Err(TspError::Unavailable);
+            }
+        }
+    }
+    Err(TspError::Unavailable)
+}
+
+/// 409 unless the token is active; `what` names what was asked for.
+fn require_active(token: &TspToken, what: &str) -> Result<(), TspError> {
+    let state = State::parse(&token.tsp.state).unwrap_or(State::Suspended);
+    if state == State::Active {
+        Ok(())
+    } else {
+        Err(TspError::Conflict {
+            kind: "token-not-active",
+            detail: format!("{what} is for active tokens; this one is {}", state.wire()),
+        })
+    }
+}
+
+/// 409 unless the token is held by host card emulation.
+fn require_hce(token: &TspToken) -> Result<(), TspError> {
+    match Credential::of(token)? {
+        Credential::Hce => Ok(()),
+        Credential::SecureElement => Err(TspError::Conflict {
+            kind: "not-hce-token",
+            detail: "limited-use keys are for HCE tokens; this token's key is in the device's \
+                     secure element"
+                .to_owned(),
+        }),
+    }
 }
 
 fn idv_error(e: IdvError) -> TspError {
@@ -519,7 +723,27 @@ impl Tsp {
             issuer,
             notifier,
             clock,
+            keys: LimitedUseKeyPolicy::default(),
         })
+    }
+
+    /// The same token service cutting HCE tokens' limited-use keys by `policy` (by default
+    /// [`LimitedUseKeyPolicy::default`]: 4 keys of 5 ATCs, a week each). Zero ATCs per key or
+    /// a TTL below a second are raised to 1; the default count is kept within 1 to
+    /// [`MAX_KEYS_PER_BATCH`].
+    #[must_use]
+    pub fn with_limited_use_keys(mut self, policy: LimitedUseKeyPolicy) -> Self {
+        self.keys = LimitedUseKeyPolicy {
+            atcs_per_key: policy.atcs_per_key.max(1),
+            ttl_secs: policy.ttl_secs.max(1),
+            default_count: policy.default_count.clamp(1, MAX_KEYS_PER_BATCH),
+        };
+        self
+    }
+
+    /// How limited-use keys are cut.
+    pub fn limited_use_key_policy(&self) -> LimitedUseKeyPolicy {
+        self.keys
     }
 
     /// The store.
@@ -762,6 +986,7 @@ impl Tsp {
             requestor = requestor.id,
             tur = token.tsp.tur,
             state = state.as_str(),
+            credential = input.credential.as_str(),
             "token created"
         );
         Ok(TokenizeOutcome {
@@ -826,6 +1051,7 @@ impl Tsp {
                 atc_window: AtcWindow::new().to_bytes().to_vec(),
                 standin_count: 0,
                 created_at_unix: now,
+                credential: input.credential.as_str().to_owned(),
             };
             let tsp = TspTokenRow {
                 tur: tur.clone(),
@@ -888,19 +1114,142 @@ impl Tsp {
         Ok(found.iter().map(view).collect())
     }
 
-    /// The provisioning payload of an active token: a JWE to the device's key.
+    /// The provisioning payload of an active token: a JWE to the device's key. An SE token's
+    /// holds its ICC master key; an HCE token's holds no key at all (the device gets limited-use
+    /// keys from [`Tsp::replenish_keys`]).
     pub async fn payload(&self, requestor: &TokenRequestor, tur: &str) -> Result<String, TspError> {
         let token = self.owned_token(requestor, tur).await?;
-        let state = State::parse(&token.tsp.state).unwrap_or(State::Suspended);
-        if state != State::Active {
-            return Err(TspError::Conflict {
-                kind: "token-not-active",
-                detail: format!(
-                    "the payload is for active tokens; this one is {}",
-                    state.wire()
-                ),
-            });
+        require_active(&token, "the payload")?;
+        let card = self.open_card(&token)?;
+        let credential = Credential::of(&token)?;
+        let key = match credential {
+            Credential::SecureElement => Some(&card.token_mk),
+            Credential::Hce => None,
+        };
+        let key_hex = key.map(|k| Secret::new(hex_upper(k.expose_secret())));
+        let plain = ProvisioningPayload {
+            tur: &token.tsp.tur,
+            dpan: card.dpan.expose_digits(),
+            expiry: format!("{:02}{:02}", card.expiry.month(), card.expiry.year() % 100),
+            psn: format!("{:02X}", token.vault.psn),
+            scheme: card.scheme,
+            cvn: card.cvn_number,
+            credential: credential.as_str(),
+            icc_master_key: key_hex.as_ref().map(|k| k.expose().as_str()),
+            key_algorithm: key.map(algorithm_name),
+            fpan_last4: &token.tsp.fpan_last4,
+            product_name: &token.tsp.product_name,
+        };
+        let plaintext = Secret::new(serde_json::to_vec(&plain).map_err(|_| {
+            tracing::error!(tur, "payload does not serialize");
+            TspError::Unavailable
+        })?);
+        let jwe = encrypt_to_device(plaintext.expose(), &card.device_key)?;
+        tracing::info!(
+            requestor = requestor.id,
+            tur,
+            credential = credential.as_str(),
+            "provisioning payload issued"
+        );
+        Ok(jwe)
+    }
+
+    /// Issues a new batch of `count` limited-use keys to an active HCE token of `requestor`
+    /// (`POST /tsp/v1/tokens/{tur}/keys`). Indexes and ATC ranges continue after the highest
+    /// ever issued to the token; each key covers [`LimitedUseKeyPolicy::atcs_per_key`] ATCs
+    /// (the last batch stops at ATC 65535, so it may be shorter) and expires
+    /// [`LimitedUseKeyPolicy::ttl_secs`] after now; every earlier key of the token is revoked.
+    /// All in one store transaction. The keys go to the device as a JWE to its key (the
+    /// payload's suite): `{tur, key_algorithm, keys: [{index, key, atc_from, atc_to,
+    /// expires_at}]}`.
+    pub async fn replenish_keys(
+        &self,
+        requestor: &TokenRequestor,
+        tur: &str,
+        count: u32,
+    ) -> Result<KeyBatch, TspError> {
+        // The checks run again inside the transaction; here they give a clean answer before
+        // any work, and the immutable facts (DPAN, device key) are read once.
+        let token = self.owned_token(requestor, tur).await?;
+        require_hce(&token)?;
+        require_active(&token, "a batch of limited-use keys")?;
+        let card = self.open_card(&token)?;
+        let policy = self.keys;
+        let count = count.clamp(1, MAX_KEYS_PER_BATCH);
+        let now = self.now_unix();
+        let expires_at_unix = now.saturating_add(policy.ttl_secs);
+        let issued = self
+            .store
+            .tsp_issue_limited_use_keys(tur, |token, state| {
+                let Some(token) = token.filter(|t| t.vault.token_requestor_id == requestor.id)
+                else {
+                    return Err(TspError::TokenNotFound(tur.to_owned()));
+                };
+                require_hce(token)?;
+                require_active(token, "a batch of limited-use keys")?;
+                let batch = state.next_batch(count, policy.atcs_per_key, now, expires_at_unix);
+                if batch.is_empty() {
+                    return Err(TspError::Conflict {
+                        kind: "atc-space-exhausted",
+                        detail: "every transaction counter of this token has been issued: \
+                                 provision the card again"
+                            .to_owned(),
+                    });
+                }
+                Ok(batch)
+            })
+            .await??;
+        let corrupt = |what: &str| {
+            tracing::error!(tur, what, "limited-use keys cannot be made");
+            TspError::Unavailable
+        };
+        let mut hex_keys = Vec::with_capacity(issued.len());
+        for key in &issued {
+            let luk = derive_limited_use_key(&card.token_mk, key.key_index)
+                .map_err(|_| corrupt("key derivation"))?;
+            hex_keys.push(Secret::new(hex_upper(luk.expose_secret())));
         }
+        let plain = KeysPlain {
+            tur,
+            key_algorithm: algorithm_name(&card.token_mk),
+            keys: issued
+                .iter()
+                .zip(&hex_keys)
+                .map(|(k, hex)| KeyPlain {
+                    index: k.key_index,
+                    key: hex.expose(),
+                    atc_from: k.atc_from,
+                    atc_to: k.atc_to,
+                    expires_at: k.expires_at_unix,
+                })
+                .collect(),
+        };
+        let plaintext =
+            Secret::new(serde_json::to_vec(&plain).map_err(|_| corrupt("serialization"))?);
+        let encrypted_keys = encrypt_to_device(plaintext.expose(), &card.device_key)?;
+        let (first, last) = (
+            issued.first().map(|k| k.key_index),
+            issued.last().map(|k| k.key_index),
+        );
+        tracing::info!(
+            requestor = requestor.id,
+            tur,
+            first_index = ?first,
+            last_index = ?last,
+            "limited-use keys issued; earlier keys revoked"
+        );
+        Ok(KeyBatch {
+            count: u32::try_from(issued.len()).unwrap_or(u32::MAX),
+            expires_at_unix,
+            encrypted_keys,
+        })
+    }
+
+    /// What the device's card is made of: the DPAN and its expiry (opened from the token
+    /// service's envelope, checked against the vault row), the scheme, the token's MK-AC and
+    /// the device's key.
+    fn open_card(&self, token: &TspToken) -> Result<OpenCard, TspError> {
+        let tur = token.tsp.tur.as_str();
         let corrupt = |what: &str| {
             tracing::error!(tur, what, "stored token data unusable");
             TspError::Unavailable
@@ -919,59 +1268,21 @@ impl Tsp {
         let device_key =
             Jwk::from_json(&token.tsp.se_public_key).map_err(|_| corrupt("device key"))?;
         let (scheme, cvn, cvn_number) = scheme_of(&dpan);
-        let key = derive_icc_master_key(
+        let token_mk = derive_icc_master_key(
             cvn,
             &self.config.token_imk,
             dpan.expose_digits(),
             token.vault.psn,
         )
         .map_err(|_| corrupt("token key derivation"))?;
-        let key_hex = Secret::new(hex_upper(key.expose_secret()));
-        let plain = ProvisioningPayload {
-            tur: &token.tsp.tur,
-            dpan: dpan.expose_digits(),
-            expiry: format!("{:02}{:02}", expiry.month(), expiry.year() % 100),
-            psn: format!("{:02X}", token.vault.psn),
+        Ok(OpenCard {
+            dpan,
+            expiry,
             scheme,
-            cvn: cvn_number,
-            icc_master_key: key_hex.expose(),
-            key_algorithm: format!("{:?}", key.algorithm()).to_uppercase(),
-            fpan_last4: &token.tsp.fpan_last4,
-            product_name: &token.tsp.product_name,
-        };
-        let plaintext = Secret::new(serde_json::to_vec(&plain).map_err(|_| corrupt("payload"))?);
-        let params = HeaderParams::new()
-            .kid(
-                device_key
-                    .kid()
-                    .map_or_else(|| device_key.thumbprint(), str::to_owned),
-            )
-            .cty("application/json");
-        for _ in 0..4 {
-            let ephemeral = Secret::new(random::<32>()?);
-            let cek = Secret::new(random::<32>()?);
-            let iv = random::<12>()?;
-            match jwe::encrypt(
-                plaintext.expose(),
-                &device_key,
-                &params,
-                ephemeral.expose(),
-                cek.expose(),
-                &iv,
-            ) {
-                Ok(jwe) => {
-                    tracing::info!(requestor = requestor.id, tur, "provisioning payload issued");
-                    return Ok(jwe);
-                }
-                // A scalar outside the group order: draw again (probability about 2^-32).
-                Err(JoseError::InvalidEphemeralSecret) => continue,
-                Err(e) => {
-                    tracing::error!(error = %e, "payload encryption failed");
-                    return Err(TspError::Unavailable);
-                }
-            }
-        }
-        Err(TspError::Unavailable)
+            cvn_number,
+            token_mk,
+            device_key,
+        })
     }
 
     /// Builds the signed notification of a change of `token` to `to`, and applies the change.

@@ -18,7 +18,7 @@ use axum::http::{Request, StatusCode};
 use cards::{Amount, Currency, Date, Expiry, Pan};
 use domain::{BinKind, BinRange, BinTable};
 use emv_card::{Card, CardProfile, Counters};
-use emv_crypto::{Cvn, KeyAlgorithm, MasterKey, derive_icc_master_key};
+use emv_crypto::{Cvn, KeyAlgorithm, MasterKey, derive_icc_master_key, derive_limited_use_key};
 use emv_kernel::{Kernel, Outcome, Rng, TerminalConfig, Transaction, TransactionType};
 use http_body_util::BodyExt as _;
 use iso8583::{Message, Mti, ResponseCode};
@@ -33,7 +33,10 @@ use store::{IssuerCardRow, NewAccount, Store};
 use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tower::ServiceExt as _;
-use tsp::{BoxFuture, HttpNotifier, Notifier, NotifyError, TokenRequestor, Tsp, TspConfig};
+use tsp::{
+    BoxFuture, HttpNotifier, LimitedUseKeyPolicy, Notifier, NotifyError, TokenRequestor, Tsp,
+    TspConfig,
+};
 
 // ---- fixtures -----------------------------------------------------------------------------------
 
@@ -215,6 +218,11 @@ impl Drop for World {
 }
 
 async fn world(backend: &Backend) -> World {
+    world_with_keys(backend, LimitedUseKeyPolicy::default()).await
+}
+
+/// A world whose token service cuts limited-use keys by `keys`.
+async fn world_with_keys(backend: &Backend, keys: LimitedUseKeyPolicy) -> World {
     let n = WORLDS.fetch_add(1, Ordering::SeqCst);
     let (db, url) = match backend {
         Backend::Sqlite => {
@@ -341,7 +349,8 @@ async fn world(backend: &Backend) -> World {
             notifier_port,
             clock,
         )
-        .unwrap(),
+        .unwrap()
+        .with_limited_use_keys(keys),
     );
     World {
         app: tsp::app(Arc::clone(&tsp)),
@@ -512,6 +521,11 @@ impl World {
         serde_json::from_slice(&plain).unwrap()
     }
 
+    /// The decrypted provisioning payload of `tur` for `device`, as text.
+    async fn payload_text(&self, tur: &str, device: u8) -> String {
+        self.payload(tur, device).await.to_string()
+    }
+
     async fn lifecycle(&self, action: &str, turs: &[&str]) -> Answer {
         self.send(
             "POST",
@@ -670,6 +684,7 @@ fn check_payload(payload: &Value, tur: &str, card: &TestCard) {
     assert_eq!(payload["psn"], "01");
     assert_eq!(payload["fpan_last4"], &card.fpan[12..]);
     assert_eq!(payload["product_name"], card.product);
+    assert_eq!(payload["credential"], "se");
     // The key is the one the network derives from the token master key and the DPAN.
     let cvn = if dpan_text.starts_with('4') {
         Cvn::Visa18
@@ -723,6 +738,9 @@ on_every_backend! {
     invalid_input_is_a_problem_never_a_500 => invalid_input;
     notifications_are_delivered_with_retries => delivery;
     search_by_device_and_requestor => search;
+    hce_tokens_pay_with_limited_use_keys_only => hce_path;
+    limited_use_keys_are_refused_where_they_do_not_apply => keys_refused;
+    limited_use_keys_end_with_the_atc_space => keys_exhausted;
 }
 
 async fn green_path(backend: Backend) {
@@ -741,6 +759,7 @@ async fn green_path(backend: Backend) {
     assert_eq!(token["channels"], json!(["CONTACTLESS", "IN_APP"]));
     assert_eq!(token["product_name"], VISA.product);
     assert_eq!(token["created_at"], "2026-11-23T12:00:00Z");
+    assert_eq!(token["token_type"], "SECURE_ELEMENT");
     let par = token["par"].as_str().unwrap().to_owned();
     assert_eq!(par.len(), 29);
     assert!(par.starts_with("T001"));
@@ -752,6 +771,7 @@ async fn green_path(backend: Backend) {
     assert_eq!(row.psn, 1);
     assert_eq!(row.channels, 3);
     assert_eq!(row.token_expiry_yymm, "2911");
+    assert_eq!(row.credential, "se");
 
     let payload = w.payload(&tur, 1).await;
     check_payload(&payload, &tur, &VISA);
@@ -1650,4 +1670,348 @@ async fn http_notifier_speaks_tls() {
         .unwrap();
     let got = String::from_utf8(server.await.unwrap()).unwrap();
     assert!(got.ends_with("\r\n\r\nh.p.s"));
+}
+
+// ---- host card emulation ------------------------------------------------------------------------
+
+impl World {
+    /// Tokenizes `card` for `device` as an HCE token; returns the answer.
+    async fn tokenize_hce(&self, card: &TestCard, device: u8) -> Answer {
+        let mut body = self.tokenize_body(card, card.cvv, device);
+        body["token_type"] = json!("HCE");
+        let a = self.send("POST", "/tsp/v1/tokenize", body).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        a
+    }
+
+    /// `POST /tsp/v1/tokens/{tur}/keys` with `body`.
+    async fn replenish(&self, tur: &str, body: Value) -> Answer {
+        self.send("POST", &format!("/tsp/v1/tokens/{tur}/keys"), body)
+            .await
+    }
+
+    /// Replenishes and opens the keys with device `device`'s key: the answer and the plaintext.
+    async fn keys(&self, tur: &str, body: Value, device: u8) -> (Value, Value) {
+        let a = self.replenish(tur, body).await;
+        assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+        assert_eq!(a.json["tur"], tur);
+        let jwe = a.json["encrypted_keys"].as_str().unwrap();
+        assert!(
+            jwe::decrypt(jwe, &device_key(device + 1)).is_err(),
+            "the device's only"
+        );
+        let (header, plain) = jwe::decrypt(jwe, &device_key(device)).unwrap();
+        assert_eq!(header.alg(), "ECDH-ES+A256KW");
+        assert_eq!(header.enc(), Some("A256GCM"));
+        (a.json, serde_json::from_slice(&plain).unwrap())
+    }
+}
+
+/// `(index, atc_from, atc_to)` of each key of a keys plaintext.
+fn key_ranges(keys: &Value) -> Vec<(u64, u64, u64)> {
+    keys["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            (
+                k["index"].as_u64().unwrap(),
+                k["atc_from"].as_u64().unwrap(),
+                k["atc_to"].as_u64().unwrap(),
+            )
+        })
+        .collect()
+}
+
+/// The HCE phone's card application running on limited-use key `n` of `keys` (the key
+/// takes MK-AC's place), its counter just before the key's first ATC.
+fn hce_card(payload: &Value, keys: &Value, n: usize) -> Card {
+    let key = &keys["keys"][n];
+    let luk = MasterKey::new(
+        KeyAlgorithm::Tdes2,
+        &hex_decode(key["key"].as_str().unwrap()),
+    )
+    .unwrap();
+    let atc_from = u16::try_from(key["atc_from"].as_u64().unwrap()).unwrap();
+    card_with(payload, luk, atc_from - 1)
+}
+
+/// The phone card of `payload` computing its cryptograms with `key`, counter at `atc`.
+fn card_with(payload: &Value, key: MasterKey, atc: u16) -> Card {
+    let pan = Pan::parse(payload["dpan"].as_str().unwrap()).unwrap();
+    let expiry = mmyy(payload["expiry"].as_str().unwrap());
+    let psn = u8::from_str_radix(payload["psn"].as_str().unwrap(), 16).unwrap();
+    let profile = CardProfile::visa(pan, psn, expiry, Cvn::Visa18, key);
+    let mut card = Card::new(
+        profile,
+        Counters {
+            atc,
+            ..Counters::default()
+        },
+    );
+    card.set_cdcvm_verified(true);
+    card
+}
+
+async fn hce_path(backend: Backend) {
+    let w = world(&backend).await;
+    let a = w.tokenize_hce(&VISA, 1).await;
+    assert_eq!(a.json["decision"], "APPROVED");
+    assert_eq!(a.json["token"]["token_type"], "HCE");
+    let tur = a.json["token"]["tur"].as_str().unwrap().to_owned();
+    assert_eq!(
+        w.store
+            .token_by_tur(&tur)
+            .await
+            .unwrap()
+            .unwrap()
+            .credential,
+        "hce"
+    );
+    let view = w
+        .send("GET", &format!("/tsp/v1/tokens/{tur}"), Value::Null)
+        .await;
+    assert_eq!(view.json["token_type"], "HCE");
+
+    // The payload: the card without its key.
+    let payload = w.payload(&tur, 1).await;
+    assert_eq!(payload["credential"], "hce");
+    assert!(payload.get("icc_master_key").is_none(), "{payload}");
+    assert!(payload.get("key_algorithm").is_none(), "{payload}");
+    assert_eq!(payload["scheme"], "visa");
+    assert_eq!(payload["cvn"], 18);
+    assert_eq!(payload["psn"], "01");
+    let dpan = payload["dpan"].as_str().unwrap().to_owned();
+    let token_mk = derive_icc_master_key(Cvn::Visa18, &tdes(&TOKEN_IMK), &dpan, 0x01).unwrap();
+    let mk_hex: String = token_mk
+        .expose_secret()
+        .iter()
+        .map(|b| format!("{b:02X}"))
+        .collect();
+    assert!(!w.payload_text(&tur, 1).await.contains(&mk_hex));
+
+    // The first batch: four keys of five ATCs from ATC 1, a week each, derived from MK-AC.
+    let (answer, keys) = w.keys(&tur, json!({}), 1).await;
+    assert_eq!(answer["count"], 4);
+    assert_eq!(answer["expires_at"], NOW + 7 * 86_400);
+    assert_eq!(keys["tur"], tur.as_str());
+    assert_eq!(keys["key_algorithm"], "TDES2");
+    assert_eq!(
+        key_ranges(&keys),
+        [(1, 1, 5), (2, 6, 10), (3, 11, 15), (4, 16, 20)]
+    );
+    for key in keys["keys"].as_array().unwrap() {
+        let index = u32::try_from(key["index"].as_u64().unwrap()).unwrap();
+        let expected = derive_limited_use_key(&token_mk, index).unwrap();
+        assert_eq!(
+            hex_decode(key["key"].as_str().unwrap()),
+            expected.expose_secret(),
+            "key {index}"
+        );
+        assert_eq!(key["expires_at"], NOW + 7 * 86_400);
+    }
+    assert!(!answer.to_string().contains(&dpan), "no DPAN in clear");
+
+    // The phone pays with its limited-use keys, never with MK-AC.
+    let mut card = hce_card(&payload, &keys, 0);
+    assert_eq!(w.tap(&mut card, 1_250).await, approved());
+    assert_eq!(w.tap(&mut card, 990).await, approved());
+    let mut third = hce_card(&payload, &keys, 2);
+    assert_eq!(w.tap(&mut third, 500).await, approved());
+    let mut with_mk = card_with(&payload, token_mk, 5);
+    assert_eq!(
+        w.tap(&mut with_mk, 100).await,
+        ResponseCode::DO_NOT_HONOUR,
+        "MK-AC never verifies an HCE token"
+    );
+
+    // A second batch continues after the first and revokes it.
+    let (answer, second) = w.keys(&tur, json!({ "count": 2 }), 1).await;
+    assert_eq!(answer["count"], 2);
+    assert_eq!(key_ranges(&second), [(5, 21, 25), (6, 26, 30)]);
+    let stored = w.store.limited_use_keys(&tur).await.unwrap();
+    assert_eq!(stored.len(), 6);
+    assert!(stored[..4].iter().all(|k| k.revoked));
+    assert!(stored[4..].iter().all(|k| !k.revoked));
+    // A copy of the first batch pays no more; the new one does.
+    assert_eq!(
+        w.tap(&mut card, 100).await,
+        ResponseCode::SECURITY_VIOLATION
+    );
+    let mut fresh = hce_card(&payload, &second, 0);
+    assert_eq!(w.tap(&mut fresh, 100).await, approved());
+    // An empty body is the default batch.
+    let a = w
+        .send_raw(
+            "POST",
+            &format!("/tsp/v1/tokens/{tur}/keys"),
+            Vec::new(),
+            Some(WALLET),
+            NOW,
+        )
+        .await;
+    assert_eq!(a.status, StatusCode::OK, "{}", a.text);
+    assert_eq!(a.json["count"], 4);
+
+    // Deleting the token revokes its keys, and it gets no more.
+    assert_eq!(w.lifecycle("delete", &[&tur]).await.status, StatusCode::OK);
+    assert!(
+        w.store
+            .limited_use_keys(&tur)
+            .await
+            .unwrap()
+            .iter()
+            .all(|k| k.revoked)
+    );
+    let a = w.replenish(&tur, json!({})).await;
+    assert_eq!(a.status, StatusCode::CONFLICT);
+    assert_eq!(a.json["type"], "urn:tapwallet:tsp:problem:token-not-active");
+}
+
+async fn keys_refused(backend: Backend) {
+    let w = world(&backend).await;
+    let problem = |a: &Answer, status: StatusCode, kind: &str| {
+        assert_eq!(a.status, status, "{}", a.text);
+        assert_eq!(a.content_type, "application/problem+json");
+        assert_eq!(a.json["type"], format!("urn:tapwallet:tsp:problem:{kind}"));
+    };
+    // An SE token holds MK-AC: no limited-use keys.
+    let se = w.tokenize_tur(&VISA, 1, "APPROVED").await;
+    problem(
+        &w.replenish(&se, json!({})).await,
+        StatusCode::CONFLICT,
+        "not-hce-token",
+    );
+    assert!(w.store.limited_use_keys(&se).await.unwrap().is_empty());
+
+    let hce = w.tokenize_hce(&VISA, 2).await.json["token"]["tur"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    // Counts from 1 to 16.
+    for bad in [
+        json!(0),
+        json!(17),
+        json!("4"),
+        json!(-1),
+        json!(2.5),
+        json!(true),
+    ] {
+        let a = w.replenish(&hce, json!({ "count": bad })).await;
+        problem(&a, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+        assert_eq!(a.json["errors"][0]["field"], "count", "{bad}");
+    }
+    let (answer, keys) = w.keys(&hce, json!({ "count": 16 }), 2).await;
+    assert_eq!(answer["count"], 16);
+    assert_eq!(key_ranges(&keys)[15], (16, 76, 80));
+    let (_, keys) = w.keys(&hce, json!({ "count": 1 }), 2).await;
+    assert_eq!(key_ranges(&keys), [(17, 81, 85)]);
+    // Not JSON, not an object.
+    let a = w
+        .send_raw(
+            "POST",
+            &format!("/tsp/v1/tokens/{hce}/keys"),
+            b"{".to_vec(),
+            Some(WALLET),
+            NOW,
+        )
+        .await;
+    problem(&a, StatusCode::BAD_REQUEST, "bad-request");
+    problem(
+        &w.replenish(&hce, json!([1])).await,
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "validation-failed",
+    );
+    // Unknown, another requestor's, unsigned.
+    problem(
+        &w.replenish("DNITHE0000", json!({})).await,
+        StatusCode::NOT_FOUND,
+        "token-not-found",
+    );
+    let other = w
+        .send_as(
+            OTHER_WALLET,
+            "POST",
+            &format!("/tsp/v1/tokens/{hce}/keys"),
+            json!({}),
+        )
+        .await;
+    problem(&other, StatusCode::NOT_FOUND, "token-not-found");
+    let unsigned = w
+        .send_raw(
+            "POST",
+            &format!("/tsp/v1/tokens/{hce}/keys"),
+            b"{}".to_vec(),
+            None,
+            NOW,
+        )
+        .await;
+    problem(&unsigned, StatusCode::UNAUTHORIZED, "unauthorized");
+    assert_eq!(w.store.limited_use_keys(&hce).await.unwrap().len(), 17);
+
+    // Suspended, and waiting for a step-up: not active.
+    assert_eq!(w.lifecycle("suspend", &[&hce]).await.status, StatusCode::OK);
+    let a = w.replenish(&hce, json!({})).await;
+    problem(&a, StatusCode::CONFLICT, "token-not-active");
+    assert!(a.json["detail"].as_str().unwrap().contains("SUSPENDED"));
+    let pending = w.tokenize_hce(&MASTERCARD, 3).await;
+    assert_eq!(
+        pending.json["decision"],
+        "REQUIRE_ADDITIONAL_AUTHENTICATION"
+    );
+    let pending = pending.json["token"]["tur"].as_str().unwrap().to_owned();
+    problem(
+        &w.replenish(&pending, json!({})).await,
+        StatusCode::CONFLICT,
+        "token-not-active",
+    );
+
+    // Tokenize names the credential by SECURE_ELEMENT or HCE only.
+    for bad in [json!("hce"), json!("CLOUD"), json!(1)] {
+        let mut body = w.tokenize_body(&VISA, VISA.cvv, 4);
+        body["token_type"] = bad.clone();
+        let a = w.send("POST", "/tsp/v1/tokenize", body).await;
+        problem(&a, StatusCode::UNPROCESSABLE_ENTITY, "validation-failed");
+        assert_eq!(a.json["errors"][0]["field"], "token_type", "{bad}");
+    }
+    let mut body = w.tokenize_body(&VISA, VISA.cvv, 4);
+    body["token_type"] = json!("SECURE_ELEMENT");
+    let a = w.send("POST", "/tsp/v1/tokenize", body).await;
+    assert_eq!(a.json["token"]["token_type"], "SECURE_ELEMENT");
+}
+
+async fn keys_exhausted(backend: Backend) {
+    let policy = LimitedUseKeyPolicy {
+        atcs_per_key: 16_384,
+        ttl_secs: 3_600,
+        default_count: 3,
+    };
+    let w = world_with_keys(&backend, policy).await;
+    assert_eq!(w.tsp.limited_use_key_policy(), policy);
+    let tur = w.tokenize_hce(&VISA, 1).await.json["token"]["tur"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (answer, keys) = w.keys(&tur, json!({}), 1).await;
+    assert_eq!(answer["expires_at"], NOW + 3_600);
+    assert_eq!(
+        key_ranges(&keys),
+        [(1, 1, 16_384), (2, 16_385, 32_768), (3, 32_769, 49_152)]
+    );
+    // The last batch stops at ATC 65535: one key, shorter than the others.
+    let (answer, keys) = w.keys(&tur, json!({ "count": 2 }), 1).await;
+    assert_eq!(answer["count"], 1);
+    assert_eq!(key_ranges(&keys), [(4, 49_153, 65_535)]);
+    // Then the token has no ATC left: it must be provisioned again.
+    let a = w.replenish(&tur, json!({})).await;
+    assert_eq!(a.status, StatusCode::CONFLICT, "{}", a.text);
+    assert_eq!(
+        a.json["type"],
+        "urn:tapwallet:tsp:problem:atc-space-exhausted"
+    );
+    assert!(a.json["detail"].as_str().unwrap().contains("provision"));
+    // The last batch stands.
+    let stored = w.store.limited_use_keys(&tur).await.unwrap();
+    assert_eq!(stored.len(), 4);
+    assert!(!stored[3].revoked);
 }

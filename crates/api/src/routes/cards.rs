@@ -1,7 +1,7 @@
 //! Cards in device wallets: `POST /v1/cards/provision`, `GET /v1/cards`,
 //! `GET|DELETE /v1/cards/{id}`, `POST /v1/cards/{id}/verify`, `/otp`, `/suspend`, `/resume`,
-//! `GET /v1/cards/{id}/payload`, `PUT /v1/cards/{id}/default`, and the token side of a device
-//! reported lost or recovered.
+//! `GET /v1/cards/{id}/payload`, `POST /v1/cards/{id}/keys` (HCE cards' limited-use keys),
+//! `PUT /v1/cards/{id}/default`, and the token side of a device reported lost or recovered.
 //!
 //! The backend is the token requestor: the card number, expiry, CVV and name come in once,
 //! are checked, and go to the token service encrypted ([`TokenService::tokenize`]); the
@@ -21,12 +21,12 @@ use utoipa::ToSchema;
 
 use crate::auth::AuthUser;
 use crate::error::{ApiError, FieldError};
-use crate::extract::{Json, Path, Query};
+use crate::extract::{Json, OptionalJson, Path, Query};
 use crate::pagination::{PageQuery, paginate};
 use crate::ratelimit::{RateLimiter, RetryAfter};
 use crate::token_service::{
-    FundingAccount, LifecycleAction, MethodKind, TokenInfo, TokenServiceError, TokenState,
-    TokenizeOutcome, TokenizeRequest, VerificationMethod,
+    Credential, FundingAccount, LifecycleAction, MethodKind, TokenInfo, TokenServiceError,
+    TokenState, TokenizeOutcome, TokenizeRequest, VerificationMethod,
 };
 use crate::{AppState, random};
 
@@ -36,6 +36,8 @@ pub const MAX_CARDHOLDER_NAME_CHARS: usize = 26;
 pub const PAN_DIGITS: core::ops::RangeInclusive<usize> = 13..=19;
 /// Digits in a one-time password.
 pub const OTP_DIGITS: usize = 6;
+/// Most limited-use keys asked for at once (the token service's limit).
+pub const MAX_KEYS_PER_BATCH: u32 = 16;
 
 /// Reasons recorded at the token service for the wallet's lifecycle calls.
 const REASON_CARDHOLDER: &str = "CARDHOLDER_REQUEST";
@@ -114,6 +116,40 @@ impl Network {
             4000..=4999 => Self::Visa,
             5100..=5599 | 2221..=2720 => Self::Mastercard,
             _ => Self::Other,
+        }
+    }
+}
+
+/// How the device holds a card's credential.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum CardCredential {
+    /// Host card emulation: the device never receives the card key, only batches of
+    /// limited-use keys, each good for a few payments and a limited time, replenished with
+    /// `POST /v1/cards/{id}/keys`.
+    Hce,
+    /// The device's secure element holds the card key (in the provisioning payload).
+    #[default]
+    Se,
+}
+
+impl CardCredential {
+    fn as_str(self) -> &'static str {
+        self.token_service().as_str()
+    }
+
+    fn from_store(s: &str) -> Option<Self> {
+        match s {
+            "hce" => Some(Self::Hce),
+            "se" => Some(Self::Se),
+            _ => None,
+        }
+    }
+
+    fn token_service(self) -> Credential {
+        match self {
+            Self::Hce => Credential::Hce,
+            Self::Se => Credential::SecureElement,
         }
     }
 }
@@ -202,6 +238,9 @@ pub struct Card {
     pub status: CardStatus,
     /// The card network.
     pub network: Network,
+    /// How the device holds the card's credential: `se` (its secure element holds the card
+    /// key) or `hce` (limited-use keys from `POST /v1/cards/{id}/keys`).
+    pub credential: CardCredential,
     /// The token's unique reference at the token service (not a card number): what the
     /// issuer's app and support refer to. Absent for declined cards (no token exists).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -269,12 +308,16 @@ pub struct ProvisionRequest {
     #[serde(deserialize_with = "secret_string")]
     #[schema(value_type = String, min_length = 1, max_length = 26, example = "ADA LOVELACE")]
     pub cardholder_name: Secret<String>,
+    /// How the device will hold the card's credential: `se` (default) or `hce`.
+    #[serde(default)]
+    pub credential: Option<CardCredential>,
 }
 
 impl core::fmt::Debug for ProvisionRequest {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.debug_struct("ProvisionRequest")
             .field("device_id", &self.device_id)
+            .field("credential", &self.credential)
             .finish_non_exhaustive()
     }
 }
@@ -314,6 +357,31 @@ pub struct CardPayload {
     /// token service: the device token (DPAN), its expiry, PSN, scheme, cryptogram version and
     /// card key. Only that device can open it.
     pub encrypted_payload: String,
+}
+
+/// How many limited-use keys to issue.
+#[derive(Clone, Debug, Default, Deserialize, ToSchema)]
+pub struct ReplenishKeysRequest {
+    /// Keys in the batch, 1 to 16; default 4.
+    #[serde(default)]
+    #[schema(minimum = 1, maximum = 16)]
+    pub count: Option<u32>,
+}
+
+/// A new batch of limited-use keys for an HCE card.
+#[derive(Clone, Debug, Serialize, Deserialize, ToSchema)]
+pub struct CardKeys {
+    /// The card.
+    pub card_id: String,
+    /// Keys in the batch (fewer than asked only when the card's transaction counters run out).
+    pub count: u32,
+    /// When the batch's keys expire, Unix seconds.
+    pub expires_at: i64,
+    /// Compact JWE (`ECDH-ES+A256KW`, `A256GCM`) to the device's secure element key, from the
+    /// token service: `{tur, key_algorithm, keys: [{index, key, atc_from, atc_to,
+    /// expires_at}]}`. Each key pays for the ATCs `atc_from` to `atc_to` until `expires_at`;
+    /// the batch supersedes every earlier one.
+    pub encrypted_keys: String,
 }
 
 /// A verification method as stored with a pending card (JSON text in the store).
@@ -358,6 +426,8 @@ impl Card {
         let corrupt = |what: &str| ApiError::internal(format!("stored card has a bad {what}"));
         let status = CardStatus::from_store(&row.status).ok_or_else(|| corrupt("status"))?;
         let network = Network::from_store(&row.network).ok_or_else(|| corrupt("network"))?;
+        let credential =
+            CardCredential::from_store(&row.credential).ok_or_else(|| corrupt("credential"))?;
         let suspended_by = match row.suspended_by.as_deref() {
             None => None,
             Some(s) => Some(SuspendedBy::from_store(s).ok_or_else(|| corrupt("suspended_by"))?),
@@ -377,6 +447,7 @@ impl Card {
             device_id: row.device_id,
             status,
             network,
+            credential,
             token_ref: row.tur,
             fpan_last4: row.fpan_last4,
             product_name: row.product_name,
@@ -697,6 +768,10 @@ fn request_field(field: &str) -> String {
 /// with the methods offered (yellow: a code is sent at once by the first code method; verify
 /// it with `POST /v1/cards/{id}/verify`, or approve in the issuer's app), or `declined` with
 /// the issuer's reason (red). Every outcome is a new card resource (201).
+///
+/// `credential` chooses how the device holds the card: `se` (default), its secure element gets
+/// the card key in the payload; `hce` (host card emulation), the payload carries no key and the
+/// device pays with limited-use keys from `POST /v1/cards/{id}/keys`.
 #[utoipa::path(
     post,
     path = "/v1/cards/provision",
@@ -713,7 +788,7 @@ fn request_field(field: &str) -> String {
         (status = 409, description = "A request with this Idempotency-Key is in flight.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 413, description = "Body over 64 KiB.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 415, description = "Body not sent as application/json.", body = crate::error::Problem, content_type = "application/problem+json"),
-        (status = 422, description = "Invalid fields (`validation`, with `errors`: `pan`, `expiry`, `cvv`, `cardholder_name`, `device_id`), or the Idempotency-Key was used for another request.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "Invalid fields (`validation`, with `errors`: `pan`, `expiry`, `cvv`, `cardholder_name`, `device_id`, `credential`), or the Idempotency-Key was used for another request.", body = crate::error::Problem, content_type = "application/problem+json"),
         (status = 429, description = "Too many provisioning attempts by this user.", body = crate::error::Problem, content_type = "application/problem+json",
             headers(("Retry-After" = u64, description = "Seconds until a retry can succeed."))),
         (status = 500, description = "Internal error.", body = crate::error::Problem, content_type = "application/problem+json"),
@@ -729,6 +804,7 @@ pub(crate) async fn provision(
     let today = Date::from_unix_seconds(now).map_err(ApiError::internal)?;
     let mut errors = Vec::new();
     let device_id = req.device_id.clone();
+    let credential = req.credential.unwrap_or_default();
     let device = check_device(&state, &user, &device_id, &mut errors).await?;
     let funding = check_card(req, today, &mut errors);
     let (Some(device), Some(funding)) = (device, funding) else {
@@ -745,6 +821,7 @@ pub(crate) async fn provision(
             device_id: device.id.clone(),
             device_key,
             funding,
+            credential: credential.token_service(),
         })
         .await
         .map_err(|e| match e {
@@ -775,6 +852,7 @@ pub(crate) async fn provision(
         tsp_updated_at_unix: None,
         created_at_unix: now,
         updated_at_unix: now,
+        credential: credential.as_str().to_owned(),
     };
     let tur_ok = match &outcome {
         TokenizeOutcome::Approved(token) | TokenizeOutcome::StepUp { token, .. } => {
@@ -817,6 +895,7 @@ pub(crate) async fn provision(
         card_id = %row.id,
         device_id = %row.device_id,
         status = %row.status,
+        credential = %row.credential,
         "card provisioned"
     );
     if let (Some(method), "pending") = (code_method, row.status.as_str()) {
@@ -1162,6 +1241,117 @@ pub(crate) async fn payload(
     }
 }
 
+/// Issues a new batch of limited-use keys to an active HCE card: a JWE from the token service,
+/// encrypted to the secure element key of the card's device.
+///
+/// Each key pays for a small range of transaction counters (ATCs) until it expires; ranges
+/// follow each other from batch to batch, and a new batch revokes every earlier key of the
+/// card (a copy of an old batch no longer pays). Ask for a new batch when the current one runs
+/// low or nears its expiry. The body is optional (`{}`, or `{"count": N}` with N from 1 to
+/// 16; default 4).
+///
+/// `Idempotency-Key` is ignored here: the answer is key material (encrypted to the device) and
+/// the backend stores none; a retry simply issues another batch, which supersedes the one
+/// whose answer was lost. The backend keeps no key, only forwards the token service's JWE.
+#[utoipa::path(
+    post,
+    path = "/v1/cards/{id}/keys",
+    tag = "cards",
+    operation_id = "replenishCardKeys",
+    security(("bearer" = [])),
+    params(("id" = String, Path, description = "Card id.")),
+    request_body(content = Option<ReplenishKeysRequest>, description = "Optional: how many keys.", content_type = "application/json"),
+    responses(
+        (status = 200, description = "A new batch; every earlier key of the card is revoked.", body = CardKeys),
+        (status = 400, description = "Malformed path or JSON.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 401, description = "Missing, invalid, expired or revoked access token.", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("WWW-Authenticate" = String, description = "`Bearer realm=\"tapwallet\"`, with `error=\"invalid_token\"` for a bad token."))),
+        (status = 404, description = "The caller has no such card.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 409, description = "The card is not active (`card-not-active`, `card-state-changed`), holds its key in a secure element (`card-not-hce`), has used every transaction counter it can and must be added again (`keys-exhausted`), or its device is reported lost (`device-lost`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 413, description = "Body over 64 KiB.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 415, description = "A body not sent as application/json.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 422, description = "`count` is not an integer from 1 to 16 (`validation`).", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 429, description = "Too many batches for this card.", body = crate::error::Problem, content_type = "application/problem+json",
+            headers(("Retry-After" = u64, description = "Seconds until a retry can succeed."))),
+        (status = 500, description = "Internal error.", body = crate::error::Problem, content_type = "application/problem+json"),
+        (status = 502, description = "The token service did not answer usably.", body = crate::error::Problem, content_type = "application/problem+json"),
+    )
+)]
+pub(crate) async fn replenish_keys(
+    State(state): State<AppState>,
+    user: AuthUser,
+    Path(id): Path<String>,
+    OptionalJson(req): OptionalJson<ReplenishKeysRequest>,
+) -> Result<axum::Json<CardKeys>, ApiError> {
+    if req
+        .count
+        .is_some_and(|n| !(1..=MAX_KEYS_PER_BATCH).contains(&n))
+    {
+        return Err(ApiError::invalid(
+            "count",
+            format!("must be an integer from 1 to {MAX_KEYS_PER_BATCH}"),
+        ));
+    }
+    let row = owned_card(&state, &user, &id).await?;
+    if row.status != "active" {
+        return Err(not_in_status(
+            "card-not-active",
+            "Limited-use keys are for active cards only.",
+        ));
+    }
+    if row.credential != CardCredential::Hce.as_str() {
+        return Err(NOT_HCE);
+    }
+    let device = state
+        .store()
+        .device(&user.user_id, &row.device_id)
+        .await?
+        .ok_or_else(|| ApiError::internal("a card's device is missing"))?;
+    if device.status != "active" {
+        return Err(not_in_status(
+            "device-lost",
+            "The card's device is reported lost: recover it first.",
+        ));
+    }
+    // Only a call that would issue a batch counts against the card's limit.
+    limited(&state.config().key_replenish_per_card, &row.id, state.now())?;
+    let tur = tur_of(&row)?;
+    match state.token_service().replenish_keys(&tur, req.count).await {
+        Ok(batch) => {
+            tracing::info!(
+                user_id = %user.user_id,
+                card_id = %row.id,
+                count = batch.count,
+                "limited-use keys delivered"
+            );
+            Ok(axum::Json(CardKeys {
+                card_id: row.id,
+                count: batch.count,
+                expires_at: batch.expires_at_unix,
+                encrypted_keys: batch.encrypted_keys,
+            }))
+        }
+        Err(TokenServiceError::InvalidState { kind }) => match kind.as_str() {
+            "atc-space-exhausted" => Err(not_in_status(
+                "keys-exhausted",
+                "This card has used every transaction counter it can: remove it and add it \
+                 again.",
+            )),
+            "not-hce-token" => Err(NOT_HCE),
+            _ => {
+                resync(&state, &row).await?;
+                Err(STATE_CHANGED)
+            }
+        },
+        Err(e) => Err(token_service_error(e)),
+    }
+}
+
+const NOT_HCE: ApiError = ApiError::Conflict {
+    problem: "card-not-hce",
+    detail: "This card's key is in the device's secure element: it has no limited-use keys.",
+};
+
 /// Suspends an active card at the token service (payments with it are declined until it is
 /// resumed).
 #[utoipa::path(
@@ -1471,6 +1661,7 @@ mod tests {
             tsp_updated_at_unix: Some(100),
             created_at_unix: 10,
             updated_at_unix: 10,
+            credential: "se".to_owned(),
         }
     }
 

@@ -413,6 +413,7 @@ async fn expired_token_is_declined_on(backend: Backend) {
             atc_window: domain::AtcWindow::new().to_bytes().to_vec(),
             standin_count: 0,
             created_at_unix: 0,
+            credential: "se".into(),
         })
         .await
         .unwrap();

@@ -31,7 +31,7 @@ macro_rules! wallet_backend {
              se_key_thumbprint, status, created_at, status_changed_at";
         const TOKEN_COLUMNS: &str = "id, user_id, device_id, tur, network, fpan_last4, status, \
              suspended_by, decline_reason, product_name, card_art, verification_methods, \
-             otp_method, is_default, tsp_updated_at, created_at, updated_at";
+             otp_method, is_default, tsp_updated_at, created_at, updated_at, credential";
         const TRANSACTION_COLUMNS: &str = "id, user_id, token_id, event_id, amount_minor, \
              currency, approved, response_code, merchant_name, merchant_city, merchant_country, \
              category, mcc, occurred_at, received_at";
@@ -346,7 +346,7 @@ macro_rules! wallet_backend {
         ) -> Result<(), StoreError> {
             let sql = format!(
                 "INSERT INTO provisioned_tokens ({TOKEN_COLUMNS}) VALUES ($1, $2, $3, $4, $5, \
-                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17)"
+                 $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
             );
             sqlx::query(sqlx::AssertSqlSafe(sql))
                 .bind(&t.id)
@@ -366,6 +366,7 @@ macro_rules! wallet_backend {
                 .bind(t.tsp_updated_at_unix)
                 .bind(t.created_at_unix)
                 .bind(t.updated_at_unix)
+                .bind(&t.credential)
                 .execute(pool)
                 .await
                 .map_err(StoreError::db("insert_provisioned_token"))?;

@@ -222,11 +222,14 @@ pub struct ProvisionedTokenRow {
     pub created_at_unix: i64,
     /// Last change, Unix seconds.
     pub updated_at_unix: i64,
+    /// How the device holds the card's credential: `"se"` (its secure element holds the card
+    /// key) or `"hce"` (limited-use keys, replenished through the backend). Never changes.
+    pub credential: String,
 }
 
 impl ProvisionedTokenRow {
     /// True when the columns that never change after insertion (id, owner, device, TUR,
-    /// network, FPAN digits, creation time) are the same in both rows.
+    /// network, FPAN digits, credential, creation time) are the same in both rows.
     pub(super) fn same_identity(&self, other: &Self) -> bool {
         self.id == other.id
             && self.user_id == other.user_id
@@ -235,6 +238,7 @@ impl ProvisionedTokenRow {
             && self.network == other.network
             && self.fpan_last4 == other.fpan_last4
             && self.created_at_unix == other.created_at_unix
+            && self.credential == other.credential
     }
 }
 
@@ -407,6 +411,7 @@ pub(super) fn provisioned_token<R: Col>(r: &R) -> Result<ProvisionedTokenRow, St
         tsp_updated_at_unix: r.opt_i64("tsp_updated_at")?,
         created_at_unix: r.i64("created_at")?,
         updated_at_unix: r.i64("updated_at")?,
+        credential: r.text("credential")?,
     })
 }
 
