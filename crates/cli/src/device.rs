@@ -273,23 +273,10 @@ impl DeviceState {
     }
 }
 
-/// Writes `bytes` to `path` readable by its owner only (written beside it, synced, then
-/// renamed, so a crash leaves the old file or the new one).
+/// Writes `bytes` to `path` readable by its owner only, atomically and durably (see
+/// `device::write_atomic`).
 pub(crate) fn write_private(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
-    use std::io::Write as _;
-    use std::os::unix::fs::OpenOptionsExt as _;
-    let tmp = path.with_extension("tmp");
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(&tmp)
-        .with_context(|| format!("cannot write {}", tmp.display()))?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    std::fs::rename(&tmp, path)?;
-    Ok(())
+    Ok(device::write_atomic(path, bytes)?)
 }
 
 /// The `sub` claim of a JWT, read without checking it (the backend checks it).

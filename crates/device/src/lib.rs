@@ -50,7 +50,7 @@ mod wallet;
 
 pub use element::{Policy, SE_DIR, SecureElement, Session, back_off_secs};
 pub use error::SeError;
-pub use seal::Argon2Cost;
+pub use seal::{Argon2Cost, write_atomic};
 pub use wallet::{
     PaymentCard, REPLENISH_BELOW, SW_CONDITIONS_NOT_SATISFIED, SW_MEMORY_FAILURE, TokenInfo,
     selects_ppse,

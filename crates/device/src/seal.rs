@@ -5,8 +5,8 @@ use std::io::Write as _;
 use std::os::unix::fs::OpenOptionsExt as _;
 use std::path::Path;
 
-use aes_gcm::aead::consts::{U12, U16};
-use aes_gcm::{AeadInOut, Aes256Gcm};
+use aes_gcm::Aes256Gcm;
+use aes_gcm::aead::{Aead, Payload};
 use hmac::KeyInit;
 use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
@@ -90,11 +90,10 @@ impl Sealed {
     /// Encrypts `plain` under `key`, bound to `aad` (what the box is for).
     pub(crate) fn seal(key: &Key, aad: &[u8], plain: &[u8]) -> Result<Self, SeError> {
         let nonce = random::<12>()?;
-        let mut buffer = Zeroizing::new(plain.to_vec());
-        let tag = seal_with::<Aes256Gcm>(key.as_ref(), &nonce, aad, &mut buffer)
-            .ok_or(SeError::Corrupt("sealing"))?;
-        let mut data = buffer.to_vec();
-        data.extend_from_slice(&tag);
+        let cipher = Aes256Gcm::new(&(**key).into());
+        let data = cipher
+            .encrypt(&nonce.into(), Payload { msg: plain, aad })
+            .map_err(|_| SeError::Corrupt("sealing"))?;
         Ok(Self {
             nonce: hex::encode(nonce),
             data: hex::encode(data),
@@ -104,46 +103,19 @@ impl Sealed {
     /// Decrypts; `None` when the key is wrong or the box was altered.
     pub(crate) fn open(&self, key: &Key, aad: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
         let nonce: [u8; 12] = hex::decode(&self.nonce).ok()?.try_into().ok()?;
-        let mut data = Zeroizing::new(hex::decode(&self.data).ok()?);
-        let split = data.len().checked_sub(16)?;
-        let tag: [u8; 16] = data.get(split..)?.try_into().ok()?;
-        data.truncate(split);
-        open_with::<Aes256Gcm>(key.as_ref(), &nonce, aad, &mut data, &tag)?;
-        Some(data)
+        let data = hex::decode(&self.data).ok()?;
+        let cipher = Aes256Gcm::new(&(**key).into());
+        cipher
+            .decrypt(&nonce.into(), Payload { msg: &data, aad })
+            .ok()
+            .map(Zeroizing::new)
     }
-}
-
-fn seal_with<C>(key: &[u8], iv: &[u8; 12], aad: &[u8], buffer: &mut [u8]) -> Option<[u8; 16]>
-where
-    C: KeyInit + AeadInOut<NonceSize = U12, TagSize = U16>,
-{
-    let cipher = C::new_from_slice(key).ok()?;
-    let tag = cipher
-        .encrypt_inout_detached(&(*iv).into(), aad, buffer.into())
-        .ok()?;
-    Some(tag.into())
-}
-
-fn open_with<C>(
-    key: &[u8],
-    iv: &[u8; 12],
-    aad: &[u8],
-    buffer: &mut [u8],
-    tag: &[u8; 16],
-) -> Option<()>
-where
-    C: KeyInit + AeadInOut<NonceSize = U12, TagSize = U16>,
-{
-    let cipher = C::new_from_slice(key).ok()?;
-    cipher
-        .decrypt_inout_detached(&(*iv).into(), aad, buffer.into(), &(*tag).into())
-        .ok()
 }
 
 /// Writes `bytes` to `path`, readable by its owner only: written beside it, synced, renamed
 /// over it, and the directory synced, so that after a crash `path` holds the old bytes or the
 /// new ones and, once this returns, the new ones survive a power cut.
-pub(crate) fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SeError> {
+pub fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), SeError> {
     let io = |e: std::io::Error| SeError::Io(format!("writing {}: {e}", path.display()));
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::OpenOptions::new()
