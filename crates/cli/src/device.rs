@@ -72,6 +72,10 @@ pub(crate) enum DeviceAction {
     Init {
         #[command(flatten)]
         passcode: PasscodeArgs,
+        /// Wrong passcodes in a row that wipe the secure element's cards and keys (back-off
+        /// starts at the fifth).
+        #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=100))]
+        wipe_after: u32,
         /// Interop tests only: also write the secure element's private key, as a JWK, to FILE.
         #[arg(long, value_name = "FILE", hide = true)]
         danger_export_key: Option<PathBuf>,
@@ -321,6 +325,7 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
     match &cmd.action {
         DeviceAction::Init {
             passcode,
+            wipe_after,
             danger_export_key,
         } => {
             if device::SecureElement::exists(&state.dir) {
@@ -330,7 +335,10 @@ pub(crate) async fn run(cmd: &DeviceCommand) -> anyhow::Result<ExitCode> {
                 );
             }
             let code = read_passcode(passcode, "Choose a passcode (at least 6 characters): ")?;
-            let policy = device::Policy::default();
+            let policy = device::Policy {
+                max_failures: *wipe_after,
+                ..device::Policy::default()
+            };
             let now = crate::env::now_unix()?;
             let (se, session) = tokio::task::block_in_place(|| {
                 device::SecureElement::init(&state.dir, &code, &policy, &state.runtime_dir, now)

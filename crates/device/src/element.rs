@@ -74,9 +74,16 @@ struct Identity {
     /// Argon2id salt, hex.
     salt: String,
     cost: Argon2Cost,
+    /// Wrong passcodes in a row that wipe the secrets (set at init).
+    #[serde(default = "default_max_failures")]
+    max_failures: u32,
     /// The data key, sealed under the passcode key.
     data_key: Sealed,
     created_unix: i64,
+}
+
+fn default_max_failures() -> u32 {
+    Policy::default().max_failures
 }
 
 /// Wrong passcodes in a row, and when the last one was entered.
@@ -181,6 +188,7 @@ impl SecureElement {
                 .map_err(|_| SeError::Corrupt("the new public key"))?,
             salt: hex::encode(salt),
             cost: policy.cost,
+            max_failures: policy.max_failures.max(1),
             data_key: Sealed::seal(&passcode_key, AAD_DEK, data_key.as_ref())?,
             created_unix: now_unix,
         };
@@ -253,7 +261,8 @@ impl SecureElement {
     /// `policy.window_secs`, and the session stays open for `policy.session_secs`.
     ///
     /// Wrong passcodes are counted (the count survives restarts); after 5 in a row each try
-    /// waits longer ([`back_off_secs`]), and after `policy.max_failures` the secrets are wiped.
+    /// waits longer ([`back_off_secs`]), and after the `max_failures` set at init the secrets
+    /// are wiped. Only `policy.window_secs` and `policy.session_secs` are taken from `policy`.
     pub fn unlock(
         &self,
         passcode: &Secret<String>,
@@ -276,14 +285,15 @@ impl SecureElement {
         let Some(plain) = self.identity.data_key.open(&key, AAD_DEK) else {
             attempts.failures += 1;
             attempts.last_failure_unix = now_unix;
-            if attempts.failures >= policy.max_failures {
+            let max_failures = self.identity.max_failures;
+            if attempts.failures >= max_failures {
                 self.wipe()?;
                 self.save_attempts(&attempts)?;
                 return Err(SeError::Wiped);
             }
             self.save_attempts(&attempts)?;
             return Err(SeError::WrongPasscode {
-                tries_left: policy.max_failures - attempts.failures,
+                tries_left: max_failures - attempts.failures,
                 wait_secs: back_off_secs(attempts.failures),
             });
         };
